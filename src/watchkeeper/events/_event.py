@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from watchkeeper.events._dns import DnsEvent
+from watchkeeper.events._file import FileEvent
+from watchkeeper.events._network import NetworkEvent
+from watchkeeper.events._process import ProcessEvent
+
+Event: TypeAlias = ProcessEvent | NetworkEvent | DnsEvent | FileEvent
+"""Every event a sensor or the offline analyser can emit."""
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    ProcessEvent.category: ProcessEvent,
+    NetworkEvent.category: NetworkEvent,
+    DnsEvent.category: DnsEvent,
+    FileEvent.category: FileEvent,
+}
+"""Event classes by their Sigma logsource category."""
