@@ -1,1 +1,19 @@
-"""audit."""
+"""Offline audit of agent trajectories: what each step did, findings, risk and verdicts.
+
+``score(trajectory)`` is the RL-facing call; :class:`Auditor` is the batch engine behind
+``watchkeeper audit``.
+"""
+
+from watchkeeper.audit._score import Auditor, behaviour_of, default_auditor, score
+from watchkeeper.audit._verdict import SEVERITY_WEIGHT, Finding, Verdict, risk_of
+
+__all__ = [
+    "SEVERITY_WEIGHT",
+    "Auditor",
+    "Finding",
+    "Verdict",
+    "behaviour_of",
+    "default_auditor",
+    "risk_of",
+    "score",
+]

@@ -18,7 +18,7 @@ def cli() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("audit", "rules"):
+    for name in ("audit", "rules", "run", "pcap", "events", "cleanup", "report", "export", "correlate", "demo"):
         try:
             module = importlib.import_module(f"watchkeeper.cli.{name}")
         except ModuleNotFoundError as exc:

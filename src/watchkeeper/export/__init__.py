@@ -1,1 +1,1 @@
-"""export."""
+"""Exporters: OCSF, STIX, MISP, reports."""

@@ -1,0 +1,213 @@
+"""Writers for ``watchkeeper audit --format table|jsonl|ocsf|parquet``.
+
+Every writer writes to a temporary file next to the target and renames it on success, so an
+interrupted or failed run never leaves a half-written output file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from watchkeeper.alerts import Severity
+from watchkeeper.audit._verdict import Verdict
+from watchkeeper.errors import InputError
+
+
+class VerdictWriter(Protocol):
+    """Consumes verdicts one by one; ``close`` commits, ``abort`` discards."""
+
+    def write(self, verdict: Verdict) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class _AtomicText:
+    """A text stream to stdout, or to a temp file renamed onto ``path`` at close."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._tmp: str | None = None
+        if path is None:
+            self.stream: IO[str] = sys.stdout
+        else:
+            parent = path.resolve().parent
+            if not parent.is_dir():
+                raise InputError(f"output folder does not exist: {parent}")
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
+            self.stream = os.fdopen(fd, "w", encoding="utf-8")
+
+    def close(self) -> None:
+        if self.path is None:
+            self.stream.flush()
+            return
+        self.stream.close()
+        assert self._tmp is not None
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self.path is not None and self._tmp is not None:
+            self.stream.close()
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+
+
+class JsonlWriter:
+    """Exactly one JSON object per trajectory."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._out = _AtomicText(path)
+
+    def write(self, verdict: Verdict) -> None:
+        self._out.stream.write(json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self._out.close()
+
+    def abort(self) -> None:
+        self._out.abort()
+
+
+class OcsfWriter:
+    """One OCSF Detection Finding per finding (JSONL)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._out = _AtomicText(path)
+
+    def write(self, verdict: Verdict) -> None:
+        for f in verdict.findings:
+            self._out.stream.write(json.dumps(_finding_to_ocsf(verdict, f), ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self._out.close()
+
+    def abort(self) -> None:
+        self._out.abort()
+
+
+def _finding_to_ocsf(verdict: Verdict, f: Any) -> dict[str, Any]:
+    from watchkeeper.export.ocsf import OCSF_VERSION, attacks_of, product
+
+    return {
+        "class_uid": 2004,
+        "class_name": "Detection Finding",
+        "category_uid": 2,
+        "activity_id": 1,
+        "type_uid": 200401,
+        "time": 0,
+        "severity_id": int(f.severity),
+        "severity": f.severity.name.capitalize(),
+        "status_id": 1,
+        "is_alert": f.severity >= Severity.MEDIUM,
+        "confidence_score": round(f.confidence * 100),
+        "risk_score": round(verdict.risk * 100),
+        "finding_info": {
+            "uid": f"{verdict.trajectory_id}:{f.step}:{f.tool_call_id}:{f.rule_id}",
+            "title": f.title,
+            "analytic": {"name": f.title, "uid": f.rule_id, "type_id": 1},
+            "attacks": attacks_of(f.attack),
+            "types": [f.behaviour] if f.behaviour else [],
+        },
+        "evidences": [{"data": {"field": f.field, "text": f.evidence}}],
+        "metadata": {"version": OCSF_VERSION, "product": product(), "correlation_uid": verdict.trajectory_id},
+        "unmapped": {
+            "agent": {"trajectory_id": verdict.trajectory_id, "source": verdict.source,
+                      "step": f.step, "tool_call_id": f.tool_call_id},
+        },
+    }
+
+
+class TableWriter:
+    """A human table of flagged trajectories (and a count of clean ones)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._out = _AtomicText(path)
+        self._clean = 0
+
+    def write(self, verdict: Verdict) -> None:
+        if not verdict.findings:
+            self._clean += 1
+            return
+        sev = verdict.max_severity.label if verdict.max_severity else "none"
+        w = self._out.stream
+        w.write(f"{verdict.trajectory_id}  risk={verdict.risk:.2f}  max={sev}  ({verdict.source})\n")
+        for f in verdict.findings:
+            ev = f.evidence.replace("\n", " ")
+            if len(ev) > 100:
+                ev = ev[:97] + "..."
+            attack = ",".join(f.attack)
+            w.write(f"  step {f.step}: [{f.severity.label}] {f.title} ({attack})\n      {ev}\n")
+
+    def close(self) -> None:
+        self._out.stream.write(f"{self._clean} trajectories with no finding\n")
+        self._out.close()
+
+    def abort(self) -> None:
+        self._out.abort()
+
+
+class ParquetWriter:
+    """One row per trajectory with its findings as a list of structs, written with DuckDB."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        parent = path.resolve().parent
+        if not parent.is_dir():
+            raise InputError(f"output folder does not exist: {parent}")
+        fd, self._tmp_jsonl = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".jsonl", dir=parent)
+        self._stream = os.fdopen(fd, "w", encoding="utf-8")
+
+    def write(self, verdict: Verdict) -> None:
+        self._stream.write(json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        import duckdb
+
+        self._stream.close()
+        tmp_parquet = self._tmp_jsonl + ".parquet"
+        try:
+            con = duckdb.connect()
+            columns = (
+                "{'trajectory_id': 'VARCHAR', 'source': 'VARCHAR', 'risk': 'DOUBLE', "
+                "'max_severity': 'VARCHAR', 'findings': 'STRUCT(step BIGINT, tool_call_id VARCHAR, "
+                "rule_id VARCHAR, title VARCHAR, severity VARCHAR, attack VARCHAR[], evidence VARCHAR, "
+                "span BIGINT[], confidence DOUBLE, behaviour VARCHAR)[]'}"
+            )
+            con.execute(
+                f"COPY (SELECT * FROM read_json(?, format='newline_delimited', columns={columns})) "
+                "TO ? (FORMAT PARQUET)",
+                [self._tmp_jsonl, tmp_parquet],
+            )
+            con.close()
+            os.replace(tmp_parquet, self.path)
+        finally:
+            for p in (self._tmp_jsonl, tmp_parquet):
+                try:
+                    os.unlink(p)
+                except FileNotFoundError:
+                    pass
+
+    def abort(self) -> None:
+        self._stream.close()
+        try:
+            os.unlink(self._tmp_jsonl)
+        except FileNotFoundError:
+            pass
+
+
+def open_writer(fmt: str, output: Path | None) -> VerdictWriter:
+    """The writer for a ``--format`` value."""
+    if fmt == "jsonl":
+        return JsonlWriter(output)
+    if fmt == "ocsf":
+        return OcsfWriter(output)
+    if fmt == "parquet":
+        assert output is not None
+        return ParquetWriter(output)
+    return TableWriter(output)

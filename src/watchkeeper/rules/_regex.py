@@ -1,0 +1,262 @@
+"""Rule regular expressions that run in bounded time on hostile text.
+
+Python's ``re`` backtracks: ``(a|aa)*c`` is exponential and even ``a.*b`` is quadratic, which on
+a 64 KiB command line means seconds per event. So each rule regex is checked when it is loaded:
+
+- a *simple* pattern runs on Python's engine: no unbounded repeat (``*``, ``+``, ``{n,}``), no
+  repeat inside a repeat, no repeated alternation, and the bounds of all repeats multiplied
+  together at most 100; its cost is at most about 100 steps per character;
+- any other pattern runs on RE2 (package ``google-re2``), whose run time is linear in the text;
+- a pattern that is neither simple nor accepted by RE2 (lookaround or backreference next to
+  unbounded repeats), or any non-simple pattern when RE2 is not installed, is refused.
+
+Python's parser is the reference for the syntax (a pattern it rejects is invalid). Either way a
+regex only sees the first 64 KiB of a field.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any, Protocol
+
+from watchkeeper.rules._problem import RuleProblem
+
+REGEX_TEXT_LIMIT = 64 * 1024
+"""Regular expressions only ever see the first 64 KiB of a field."""
+
+MAX_PATTERN_CHARS = 4096
+MAX_SIMPLE_COST = 100
+
+_parser: Any = importlib.import_module("re._parser")
+_MAXREPEAT: Any = _parser.MAXREPEAT
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+
+try:
+    _re2: Any = importlib.import_module("re2")
+except ImportError:  # pragma: no cover - depends on the environment
+    _re2 = None
+
+
+class SpanMatch(Protocol):
+    """What a search returns: the span of the match."""
+
+    def span(self) -> tuple[int, int]: ...
+
+
+class Searcher(Protocol):
+    """A compiled pattern of either engine."""
+
+    def search(self, text: str, /) -> SpanMatch | None: ...
+
+
+def re2_available() -> bool:
+    """True when the RE2 engine (``google-re2``) is installed."""
+    return _re2 is not None
+
+
+def _cost(pattern: Any, in_repeat: bool = False, depth: int = 0) -> int | None:
+    """The product of repeat bounds of a simple pattern, or None when it is not simple."""
+    if depth > 50:
+        return None
+    total = 1
+    for op, arg in pattern:
+        name = str(op)
+        sub: list[Any] = []
+        if name in _REPEATS:
+            low, high, body = arg
+            if high == _MAXREPEAT or in_repeat:
+                return None
+            inner = _cost(body, True, depth + 1)
+            if inner is None:
+                return None
+            total *= (high + 1) * inner
+        elif name == "BRANCH":
+            if in_repeat:
+                return None
+            sub = list(arg[1])
+        elif name == "SUBPATTERN":
+            sub = [arg[-1]]
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            sub = [arg[1]]
+        elif name == "ATOMIC_GROUP":
+            sub = [arg]
+        elif name == "GROUPREF_EXISTS":
+            sub = [p for p in arg[1:] if p is not None]
+        for part in sub:
+            inner = _cost(part, in_repeat, depth + 1)
+            if inner is None:
+                return None
+            total *= inner
+        if total > MAX_SIMPLE_COST:
+            return None
+    return total
+
+
+_INLINE = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
+
+
+def _re2_compile(source: str, flags: int) -> tuple[Any, str]:
+    """The RE2 pattern (or None) and RE2's complaint."""
+    if _re2 is None:
+        return None, "RE2 (package google-re2) is not installed"
+    letters = "".join(c for f, c in _INLINE if flags & f)
+    options = _re2.Options()
+    options.log_errors = False
+    try:
+        return _re2.compile(f"(?{letters}){source}" if letters else source, options=options), ""
+    except Exception as exc:  # re2.error is not a public class in every release
+        text = exc.args[0] if exc.args else exc
+        return None, text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+
+
+def compile_regex(source: str, flags: int) -> Searcher:
+    """Compile a rule regex for a bounded-time engine; RuleProblem when that is not possible."""
+    if len(source) > MAX_PATTERN_CHARS:
+        raise RuleProblem(f"regular expression longer than {MAX_PATTERN_CHARS} characters", kind="value")
+    try:
+        pattern = re.compile(source, flags)
+        tree = _parser.parse(source, flags)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise RuleProblem(f"invalid regular expression {source!r}: {exc}", kind="value") from None
+    if _cost(tree) is not None:
+        return pattern
+    compiled, why = _re2_compile(source, flags)
+    if compiled is None:
+        raise RuleProblem(
+            f"regular expression {source!r} cannot run in bounded time: it has unbounded or "
+            f"nested repeats and the linear-time engine refuses it ({why})",
+            kind="value",
+        )
+    searcher: Searcher = compiled
+    return searcher
+
+
+MAX_ALTERNATIVES = 16
+
+
+class _Literals:
+    """Finds literal runs in a parsed pattern.
+
+    Under IGNORECASE only ASCII characters other than i/I count: Python's engine lets ``i``
+    match the dotless ``ı``, whose casefold has no ``i``, and other characters have case
+    variants of different lengths. Any other character ends a run.
+    """
+
+    def __init__(self, ignorecase: bool) -> None:
+        self.ignorecase = ignorecase
+
+    def char(self, code: int) -> tuple[str, ...] | None:
+        ch = chr(code)
+        if self.ignorecase and (not ch.isascii() or ch in "iI"):
+            return None
+        return (ch,)
+
+    def options(self, name: str, arg: Any, depth: int) -> tuple[str, ...] | None:
+        """The exact texts one element matches, if it is a literal or a literal alternation."""
+        if name == "LITERAL":
+            return self.char(arg)
+        if depth >= 20:
+            return None
+        if name == "SUBPATTERN":
+            return self.whole(arg[-1], depth + 1)
+        if name == "BRANCH":
+            return self.branches(arg[1], depth + 1)
+        if name == "IN" and all(str(o) == "LITERAL" for o, _ in arg):
+            out: list[str] = []
+            for _, code in arg:
+                one = self.char(code)
+                if one is None:
+                    return None
+                out.extend(one)
+            return tuple(dict.fromkeys(out)) if len(out) <= MAX_ALTERNATIVES else None
+        return None
+
+    def whole(self, pattern: Any, depth: int) -> tuple[str, ...] | None:
+        out: tuple[str, ...] = ("",)
+        for op, arg in pattern:
+            options = self.options(str(op), arg, depth)
+            if options is None:
+                return None
+            out = tuple(dict.fromkeys(a + b for a in out for b in options))
+            if len(out) > MAX_ALTERNATIVES:
+                return None
+        return out
+
+    def branches(self, branches: Any, depth: int) -> tuple[str, ...] | None:
+        out: list[str] = []
+        for branch in branches:
+            texts = self.whole(branch, depth)
+            if texts is None:
+                return None
+            out.extend(texts)
+        return tuple(dict.fromkeys(out)) if len(out) <= MAX_ALTERNATIVES else None
+
+    def runs(self, pattern: Any, depth: int = 0) -> list[tuple[str, ...]]:
+        """Runs of text every match contains, each as a few alternatives."""
+        runs: list[tuple[str, ...]] = []
+        current: tuple[str, ...] = ("",)
+        for op, arg in pattern:
+            name = str(op)
+            options = self.options(name, arg, depth)
+            if options is None:
+                if any(current):
+                    runs.append(current)
+                current = ("",)
+                if depth < 20 and name == "SUBPATTERN":
+                    runs.extend(self.runs(arg[-1], depth + 1))
+                elif depth < 20 and name in _REPEATS and arg[0] >= 1:
+                    runs.extend(self.runs(arg[2], depth + 1))
+                continue
+            combined = tuple(dict.fromkeys(a + b for a in current for b in options))
+            if len(combined) > MAX_ALTERNATIVES:
+                if any(current):
+                    runs.append(current)
+                combined = options
+            current = combined
+        if any(current):
+            runs.append(current)
+        return runs
+
+
+def _local_flags(pattern: Any, depth: int = 0) -> bool:
+    """True when some group sets its own flags, as in ``(?i:...)``."""
+    if depth > 50:
+        return True
+    for op, arg in pattern:
+        name = str(op)
+        if name == "SUBPATTERN":
+            if arg[1] or arg[2] or _local_flags(arg[-1], depth + 1):
+                return True
+        elif name == "BRANCH":
+            if any(_local_flags(b, depth + 1) for b in arg[1]):
+                return True
+        elif name in _REPEATS:
+            if _local_flags(arg[2], depth + 1):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT") and _local_flags(arg[1], depth + 1):
+            return True
+    return False
+
+
+def regex_literals(source: str, flags: int) -> tuple[str, ...]:
+    """Casefolded literals one of which every match of the regex contains (prefilter keys).
+
+    Picks the literal run whose shortest alternative is longest; empty when there is none.
+    """
+    try:
+        tree = _parser.parse(source, flags)
+        ignorecase = bool(tree.state.flags & re.IGNORECASE) or _local_flags(tree)
+        runs = _Literals(ignorecase).runs(tree)
+    except (re.error, RecursionError, OverflowError):
+        return ()
+    runs = [r for r in runs if all(r)]
+    if not runs:
+        return ()
+    best = max(runs, key=lambda r: (min(len(x) for x in r), -len(r)))
+    return tuple(dict.fromkeys(x.casefold() for x in best))
+
+
+def engine_of(searcher: Searcher) -> str:
+    """"re" or "re2": which engine runs a compiled rule regex."""
+    return "re" if isinstance(searcher, re.Pattern) else "re2"

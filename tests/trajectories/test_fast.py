@@ -1,0 +1,55 @@
+"""Fast constructors build the same objects as the dataclass constructors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from watchkeeper.trajectories import Step, ToolCall, ToolKind, Trajectory
+from watchkeeper.trajectories._fast import (
+    fast_constructor,
+    new_call,
+    new_step,
+    new_trajectory,
+)
+
+
+def test_same_objects():
+    kwargs = {"id": "a", "name": "bash", "kind": ToolKind.SHELL, "command": "ls",
+              "arguments_text": "ls", "ts": 1.5}
+    assert new_call(**kwargs) == ToolCall(**kwargs)
+    assert type(new_call(**kwargs)) is ToolCall
+    assert new_call() == ToolCall()
+    assert new_step(index=2) == Step(index=2)
+    one = new_trajectory(id="t", source="s", format="f")
+    two = new_trajectory(id="t", source="s", format="f")
+    assert one == Trajectory(id="t", source="s", format="f")
+    assert one.metadata is not two.metadata  # default factory runs per object
+    with pytest.raises(TypeError):
+        new_step()  # index is required
+    with pytest.raises(TypeError):
+        new_call(bogus=1)
+
+
+def test_frozen_after_fast_construction():
+    call = new_call(id="x")
+    with pytest.raises(AttributeError):
+        call.id = "y"  # type: ignore[misc]
+
+
+def test_falls_back_for_post_init_and_unslotted():
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        value: int
+
+        def __post_init__(self) -> None:
+            if self.value < 0:
+                raise ValueError("negative")
+
+    @dataclass(frozen=True)
+    class Plain:
+        tags: list[str] = field(default_factory=list)
+
+    assert fast_constructor(Checked) is Checked
+    assert fast_constructor(Plain) is Plain
