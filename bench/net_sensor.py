@@ -73,6 +73,7 @@ def flow_starts(v: VethNamespace, n: int) -> dict[str, Any]:
         "flow_starts_seen": len(opens),
         "missed": n - len({(e.src_port, e.ts) for e in opens}),
         "kernel_packets": st.received,
+        "python_packets": sensor.packets_seen,
         "kernel_drops": st.dropped,
         "sensor_cpu_s": round(sensor.cpu_seconds, 3),
         "sensor_us_per_flow": round(1e6 * sensor.cpu_seconds / n, 1),
@@ -141,6 +142,32 @@ def bulk(v: VethNamespace, seconds: float, reps: int, exclude: bool) -> dict[str
     }
 
 
+def python_cost() -> dict[str, Any]:
+    """(c): the Python cost per packet and per short flow, offline (decode + flow table)."""
+    from watchkeeper.netproto import decode_ethernet
+    from watchkeeper.sensors._net_flows import FlowTable
+    from watchkeeper.testing.packets import TcpSession
+
+    s = TcpSession("10.213.0.2", 40000, "10.213.0.1", 5000)
+    bulk_frames = s.handshake() + s.send(b"x" * 1448 * 20000)
+    flows: list[bytes] = []
+    for i in range(5000):
+        t = TcpSession("10.213.0.2", 10000 + i, "10.213.0.1", 5000)
+        flows += t.handshake() + t.reset(True)
+    out: dict[str, Any] = {}
+    for name, frames, unit in (("bulk", bulk_frames, len(bulk_frames)), ("flows", flows, 5000)):
+        table = FlowTable(lambda e: None)
+        start = time.process_time()
+        for i, f in enumerate(frames):
+            pkt = decode_ethernet(f)
+            assert pkt is not None
+            table.process(pkt, 1000.0 + i * 1e-5, None)
+        out[f"us_per_{'packet' if name == 'bulk' else 'flow'}"] = round(
+            1e6 * (time.process_time() - start) / unit, 1
+        )
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--flows", type=int, default=3000)
@@ -157,6 +184,8 @@ def main() -> int:
         print("needs root (network namespace, AF_PACKET)", file=sys.stderr)
         return 2
     out: dict[str, Any] = {"bench": "net_sensor", "offload": not args.no_offload}
+    out["python"] = python_cost()
+    print(f"(c) Python cost, offline: {out['python']}", flush=True)
     with veth_namespace(offload=not args.no_offload) as v:
         out["flows"] = flow_starts(v, args.flows)
         print(f"(a) flow starts: {out['flows']}", flush=True)

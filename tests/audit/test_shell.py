@@ -234,7 +234,8 @@ def test_wrappers(text: str, inner: list[tuple[str, ...]], via: tuple[str, ...],
         assert c.via == via
         assert c.parent is cmds[0]
         assert c.user == user
-        assert text[c.span[0] : c.span[1]].startswith(c.argv[0].split("/")[-1][:1]) or "'" in text
+        assert c.span[0] == c.arg_spans[0][0]
+        assert text[slice(*c.span)].startswith(c.argv[0])
 
 
 def test_wrapper_chain() -> None:
@@ -276,7 +277,7 @@ def test_nesting(text: str, names: list[str], via: tuple[str, ...]) -> None:
     inner = [c for c in cmds if c.via == via]
     assert [c.argv[0] for c in inner] == names
     for c in inner:
-        assert c.parent is not None
+        assert (c.parent is None) == (via == ("eval",))  # eval runs in the same shell
         s, e = c.span
         assert 0 <= s <= e <= len(text)
 
@@ -294,7 +295,7 @@ def test_nested_spans_fall_back_to_the_argument() -> None:
     text = "bash -c \"echo \\\"x\\\" ; id\""
     cmds = parse_shell(text)
     inner = [c for c in cmds if c.via == ("bash -c",)]
-    assert [c.argv for c in inner] == [("echo", '"x"'), ("id",)]
+    assert [c.argv for c in inner] == [("echo", "x"), ("id",)]
     for c in inner:
         assert text[slice(*c.span)] == "\"echo \\\"x\\\" ; id\""
 
@@ -546,14 +547,18 @@ def test_pathological_input_is_bounded(text: str) -> None:
     script = parse_script(text)
     elapsed = time.process_time() - start
     assert elapsed < 5.0
-    assert len(script.commands) <= shell_mod.MAX_COMMANDS * 2
+    assert len(script.commands) <= shell_mod.MAX_COMMANDS
 
 
 def test_size_cap_is_flagged() -> None:
-    text = "echo a; " * (MAX_TEXT // 8 + 10)
+    text = "echo " + "a" * MAX_TEXT + "; curl http://after.example"
     script = parse_script(text)
     assert script.truncated
     assert all(c.span[1] <= MAX_TEXT for c in script.commands)
+    assert all(c.argv[0] != "curl" for c in script.commands)
+    many = parse_script("echo a; " * (shell_mod.MAX_COMMANDS + 50))
+    assert many.truncated
+    assert len(many.commands) == shell_mod.MAX_COMMANDS
 
 
 SHELLISH = st.text(

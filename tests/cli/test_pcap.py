@@ -70,6 +70,10 @@ def test_benign_capture_has_no_alerts():
 def test_allow_ssh_and_reverse_shape():
     r = invoke(DATA / "ssh_80.pcapng", "--allow-ssh", "10.213.0.0/16")
     assert r.exit_code == 0 and alerts(r.output) == []
+    r = invoke(DATA / "ssh_80.pcapng", "--allow-ssh", "192.0.2.1,10.213.0.0/16")
+    assert r.exit_code == 0 and alerts(r.output) == []
+    r = invoke(DATA / "ssh_80.pcapng", "--allow-ssh", "192.0.2.1")
+    assert [a["rule_id"] for a in alerts(r.output)] == ["detector:ssh"]
     r = invoke(DATA / "ssh_reverse.pcap", "--allow-ssh", "10.213.0.0/16")
     assert [a["rule_id"] for a in alerts(r.output)] == ["detector:ssh-reverse"]
 

@@ -15,7 +15,7 @@ from watchkeeper.detect import Engine
 from watchkeeper.events import DnsEvent, Event, FileEvent, NetworkEvent, ProcessEvent
 from watchkeeper.rules import SigmaRule, load_rules, parse_rules
 from watchkeeper.rules._ir import Wild
-from watchkeeper.rules._prefilter import required_literals
+from watchkeeper.rules._prefilter import required_clauses, required_literals
 
 REPO = Path(__file__).resolve().parents[2]
 SIGMAHQ = REPO.parent / "shared" / "data" / "sigmahq-linux"
@@ -74,6 +74,30 @@ def detection(body: str, category: str = "process_creation", rule_id: str = "r")
 def test_required_literals(body: str, expected: set[tuple[str | None, str]] | None) -> None:
     got = required_literals(detection(body).detection)
     assert (set(got) if got is not None else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # every item of a map is a clause, best first
+        ("sel:\n  Image|endswith: /nc\n  CommandLine|contains: ' --exec '\ncondition: sel",
+         [{("CommandLine", " --exec ")}, {("Image", "/nc")}]),
+        # every literal run of a wildcard pattern is a clause
+        ("sel:\n  CommandLine: 'wget * | perl'\ncondition: sel",
+         [{("CommandLine", " | perl")}, {("CommandLine", "wget ")}]),
+        # OR distributes: (a1 and a2) or b -> (a1 or b) and (a2 or b)
+        ("a:\n  Image|endswith: /curl\n  CommandLine|contains: ' -T '\nb:\n  Image|endswith: /scp\n"
+         "condition: a or b",
+         [{("Image", "/curl"), ("Image", "/scp")}, {("CommandLine", " -t "), ("Image", "/scp")}]),
+        # a one-character literal is not worth an extra clause
+        ("sel:\n  CommandLine|contains|all: [':', 'stratum']\ncondition: sel", [{("CommandLine", "stratum")}]),
+        # but it is kept when it is all there is
+        ("sel:\n  CommandLine|contains: ':'\ncondition: sel", [{("CommandLine", ":")}]),
+        ("f:\n  Image: x\ncondition: not f", []),
+    ],
+)
+def test_required_clauses(body: str, expected: list[set[tuple[str | None, str]]]) -> None:
+    assert [set(c) for c in required_clauses(detection(body).detection)] == expected
 
 
 def test_weak_fields_lose_to_other_keys() -> None:

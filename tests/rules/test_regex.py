@@ -67,7 +67,8 @@ def test_hostile_text_is_fast(pattern: str) -> None:
     searcher = compile_regex(pattern, 0)
     for text in ("a" * REGEX_TEXT_LIMIT, " -" * (REGEX_TEXT_LIMIT // 2), "ab" * (REGEX_TEXT_LIMIT // 2)):
         start = time.perf_counter()
-        searcher.search(text)
+        searcher.test(text)
+        searcher.span(text)
         assert time.perf_counter() - start < 0.5, (pattern, text[:10])
 
 
@@ -80,8 +81,24 @@ def engine_of_or_none(pattern: str) -> str | None:
 
 def test_flags_reach_both_engines() -> None:
     simple = compile_regex("abc", re.IGNORECASE)
-    assert simple.search("xABCx") is not None
+    assert simple.test("xABCx") and simple.span("xABCx") == (1, 4)
     if re2_available():
         linear = compile_regex("a.*c", re.IGNORECASE | re.DOTALL)
         assert engine_of(linear) == "re2"
-        assert linear.search("xA\nCx") is not None
+        assert linear.test("xA\nCx") and linear.span("xA\nCx") == (1, 4)
+
+
+@pytest.mark.parametrize("pattern", [r"\s-O\s", r"a.*b"])
+def test_lone_surrogates_do_not_crash(pattern: str) -> None:
+    if engine_of_or_none(pattern) is None:
+        pytest.skip("needs google-re2")
+    regex = compile_regex(pattern, 0)
+    text = "\udcff wget -O x a\udcffb"
+    assert regex.test(text)
+    assert regex.span(text) is not None
+
+
+def test_only_the_first_64_kib_is_searched() -> None:
+    regex = compile_regex("needle", 0)
+    assert regex.test("x" * (REGEX_TEXT_LIMIT - 6) + "needle")
+    assert not regex.test("x" * REGEX_TEXT_LIMIT + "needle")

@@ -58,7 +58,11 @@ def test_stratum_flow_seen_with_counters_and_no_drops(veth):
     with StratumPool(veth.host_ip) as pool:
         beats = []
         sensor = NetSensor(
-            veth.host_if, sandbox_id="sbx1", run_id="r1", on_loss=losses.append, heartbeat=lambda: beats.append(1)
+            veth.host_if,
+            sandbox_id="sbx1",
+            run_id="r1",
+            on_loss=losses.append,
+            heartbeat=lambda: beats.append(1),
         )
         sensor.start(events.append)
         try:
@@ -177,3 +181,25 @@ def test_kernel_drops_are_counted_and_reported(veth):
         sensor.stop()
     assert sensor.stats().dropped > 0
     assert losses and losses[0].sensor == "net" and losses[-1].total == sensor.stats().dropped
+
+
+def test_stop_processes_what_the_kernel_already_queued(veth):
+    opens = []
+
+    def slow(e):
+        if isinstance(e, NetworkEvent) and e.activity == "open":
+            opens.append(e)
+        time.sleep(0.002)  # a consumer slower than the traffic: a backlog builds up
+
+    srv = MultiPortListener(veth.host_ip, [0]).start()
+    sensor = NetSensor(veth.host_if)
+    sensor.start(slow)
+    try:
+        veth.run(
+            [*SIM, "storm", "--host", veth.host_ip, "--port", str(srv.ports[0]), "--count", "200"]
+        )
+    finally:
+        sensor.stop()
+        srv.stop()
+    assert len([e for e in opens if e.dst_port == srv.ports[0]]) == 200
+    assert sensor.stats().dropped == 0 and sensor.packets_seen == sensor.stats().received

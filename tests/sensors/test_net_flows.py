@@ -297,7 +297,17 @@ def test_hostname_from_dns_answers_and_sni():
     from watchkeeper.testing.packets import tls_client_hello, tls_ext_sni
 
     r = Rec()
-    r.feed([udp_packet("10.213.0.1", 53, SBX, 53001, dns_message("pool.example", answers=[(1, socket.inet_aton(OUT))]))])
+    r.feed(
+        [
+            udp_packet(
+                "10.213.0.1",
+                53,
+                SBX,
+                53001,
+                dns_message("pool.example", answers=[(1, socket.inet_aton(OUT))]),
+            )
+        ]
+    )
     r.feed(TcpSession(SBX, 40020, OUT, 3333).syn())
     assert r.net("open")[-1].dst_hostname == "pool.example"
     s = TcpSession(SBX, 40021, "192.0.2.99", 443)
@@ -320,6 +330,44 @@ def test_buffer_budget_bounds_memory_and_buffers_are_freed():
 def test_cut_line_is_judged_when_the_flow_is_reset():
     r = Rec()
     s = TcpSession(SBX, 40030, OUT, 80)
-    r.feed(s.handshake() + s.send(b'{"id":1,"method":"mining.subscribe","params":["x"') + s.reset(True))
+    r.feed(
+        s.handshake() + s.send(b'{"id":1,"method":"mining.subscribe","params":["x"') + s.reset(True)
+    )
     acts = [(e.activity, e.app_protocol) for e in r.net()]
     assert acts == [("open", ""), ("traffic", "stratum"), ("close", "stratum")]
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PKT = st.tuples(
+    st.booleans(),  # from the sandbox side
+    st.integers(0, 0x3F),  # TCP flags
+    st.integers(0, 0xFFFFFFFF),  # seq
+    st.sampled_from([b"", b"SSH-2.0-x\r\n", b'{"method":"mining.notify"}\n', b"\x16\x03\x01\x00\x05hello", b"x" * 3000]),
+    st.sampled_from([22, 53, 443, 3333]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PKT, max_size=40), st.booleans())
+def test_random_packet_sequences_keep_the_invariants(packets, udp):
+    events = []
+    table = FlowTable(events.append, FlowConfig(max_flows=4))
+    t = 0.0
+    for from_sbx, flags, seq, payload, port in packets:
+        if udp:
+            frame = udp_packet(SBX, 40000, OUT, port, payload) if from_sbx else udp_packet(OUT, port, SBX, 40000, payload)
+        elif from_sbx:
+            frame = tcp_packet(SBX, 40000 + port % 3, OUT, port, flags, seq, 0, payload)
+        else:
+            frame = tcp_packet(OUT, port, SBX, 40000 + port % 3, flags, seq, 0, payload)
+        table.process(decode_ethernet(frame), t, from_sbx)
+        t += 0.5
+        table.expire(t)
+    table.flush(t + 1)
+    st_ = table.stats()
+    assert st_.opened == st_.closed and st_.buffered == 0 and st_.flows == 0
+    net = [e for e in events if isinstance(e, NetworkEvent)]
+    assert sum(e.activity == "open" for e in net) == sum(e.activity == "close" for e in net)
+    assert all(e.bytes_out >= 0 and e.bytes_in >= 0 for e in net)

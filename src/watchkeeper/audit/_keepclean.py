@@ -18,11 +18,16 @@ from pathlib import Path
 from watchkeeper.errors import InputError
 
 
-def _split_source(source: str) -> tuple[str, int | None]:
+def _split_source(source: str) -> tuple[str, int | None, int | None]:
+    """(file, line, list index): ``file:12`` -> line 12; ``file[3]`` -> element 3 of a JSON list."""
     path, sep, tail = source.rpartition(":")
     if sep and tail.isdigit():
-        return path, int(tail)
-    return source, None
+        return path, int(tail), None
+    if source.endswith("]") and "[" in source:
+        head, _, idx = source[:-1].rpartition("[")
+        if idx.isdigit():
+            return head, None, int(idx)
+    return source, None, None
 
 
 def write_clean_copy(
@@ -34,8 +39,12 @@ def write_clean_copy(
     """Write unflagged trajectories to ``output``; returns (kept, dropped)."""
     del inputs  # the sources already name every file that held a trajectory
     files: dict[str, list[tuple[int | None, str]]] = {}
+    elements: dict[str, list[tuple[int, str]]] = {}
     for src in seen_sources:
-        path, line = _split_source(src)
+        path, line, index = _split_source(src)
+        if index is not None:
+            elements.setdefault(path, []).append((index, src))
+            continue
         files.setdefault(path, []).append((line, src))
 
     parent = output.resolve().parent
@@ -64,6 +73,17 @@ def write_clean_copy(
                 k, d = _copy_lines(Path(path), starts, flagged_sources, out)
                 kept += k
                 dropped += d
+            for path, items in elements.items():
+                try:
+                    data = json.loads(Path(path).read_text(encoding="utf-8"))
+                except (OSError, ValueError, UnicodeDecodeError):
+                    data = None
+                for index, src in items:
+                    if src in flagged_sources or not isinstance(data, list) or index >= len(data):
+                        dropped += 1
+                        continue
+                    out.write(json.dumps(data[index], ensure_ascii=False) + "\n")
+                    kept += 1
         os.replace(tmp, output)
     except BaseException:
         try:

@@ -12,7 +12,7 @@ from watchkeeper.audit._verdict import Finding, Verdict, risk_of
 from watchkeeper.audit.extract import events_for_tool_call
 from watchkeeper.audit._context import TrajectoryContext
 from watchkeeper.detect import Engine
-from watchkeeper.rules import RuleIssue, SigmaRule, load_rules
+from watchkeeper.rules import BUILTIN_PREFIX, RuleIssue, SigmaRule, load_rules
 from watchkeeper.trajectories import Trajectory
 
 _EVIDENCE_MAX = 400
@@ -21,7 +21,7 @@ _EVIDENCE_MAX = 400
 def behaviour_of(rule: SigmaRule) -> str:
     """The behaviour class of a rule: the builtin pack's file name (``mining``), else ``sigma``."""
     if rule.source == "builtin" and rule.path:
-        return PurePosixPath(rule.path).stem
+        return PurePosixPath(rule.path.removeprefix(BUILTIN_PREFIX)).stem
     return "sigma"
 
 

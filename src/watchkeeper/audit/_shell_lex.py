@@ -32,6 +32,9 @@ _PAREN = re.compile(r"[()]")
 _DBL_BRACKET_END = re.compile(r"\]\](?=[\s;&|)]|$)")
 _SPECIAL_VARS = frozenset("@*#?$!-0123456789")
 
+MAX_TOKENS = 100_000
+"""Tokens lexed from one script; the rest of the script is dropped (and flagged)."""
+
 _REDIR_OPS_LT = ("<<<", "<<-", "<<", "<>", "<&", "<")
 _REDIR_OPS_GT = (">>", ">&", ">|", ">")
 
@@ -110,12 +113,13 @@ Token = Word | Op
 class Lexer:
     """Tokenize one script. Use :meth:`run`; read ``degraded`` afterwards."""
 
-    __slots__ = ("text", "n", "degraded", "arith_fail", "dbl_fail", "pending")
+    __slots__ = ("text", "n", "degraded", "truncated", "arith_fail", "dbl_fail", "pending")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.n = len(text)
         self.degraded = False
+        self.truncated = False
         self.arith_fail = False
         self.dbl_fail = False
         self.pending: list[Op] = []
@@ -128,6 +132,9 @@ class Lexer:
         i = 0
         fast = _FAST_TOKEN.match
         while i < n:
+            if len(toks) >= MAX_TOKENS:
+                self.truncated = True
+                break
             m = fast(text, i)
             if m is not None:
                 w = m.group(1)
@@ -564,8 +571,9 @@ class Lexer:
             i += 1
 
 
-def lex(text: str) -> tuple[list[Token], bool]:
-    """Tokenize ``text``; returns the tokens and whether the syntax was broken somewhere."""
+def lex(text: str) -> tuple[list[Token], bool, bool]:
+    """Tokenize ``text``; returns the tokens, whether the syntax was broken somewhere and whether
+    the token cap (:data:`MAX_TOKENS`) cut it short."""
     lexer = Lexer(text)
     toks = lexer.run()
-    return toks, lexer.degraded
+    return toks, lexer.degraded, lexer.truncated

@@ -156,9 +156,11 @@ class _Parser:
             done, out = self._line(text, lv, capture)
             if done:
                 return out
-        toks, degraded = lex(text)
+        toks, degraded, truncated = lex(text)
         if degraded:
             self.degraded = True
+        if truncated:
+            self.truncated = True
         return self._tokens(toks, lv, capture)
 
     def _fast(self, text: str, lv: _Level, capture: bool) -> bool:
@@ -204,6 +206,10 @@ class _Parser:
             if m.start() != pos:
                 return False, None
             pos = m.end()
+            if len(protos) >= MAX_COMMANDS:
+                self.truncated = True
+                pos = len(text)
+                break
             w = m.group(2)
             if w is not None:
                 if pending is not None:
@@ -476,6 +482,8 @@ class _Parser:
         return None
 
     def _sub(self, s: Sub, lv: _Level) -> Payload | None:
+        if not s.inner or s.inner.isspace():
+            return None
         if lv.depth >= MAX_DEPTH:
             self.degraded = True
             return None
@@ -561,6 +569,9 @@ class _Parser:
             outs.append(out)
             prev = out
         for idx, p in enumerate(protos):
+            if len(self.out) >= MAX_COMMANDS:
+                self.truncated = True
+                break
             cmd = new_command(
                 argv=p.argv,
                 span=p.span,

@@ -145,7 +145,7 @@ class _Totals:
         from rich.console import Console
         from rich.table import Table
 
-        console = Console(stderr=to_stderr, highlight=False)
+        console = Console(stderr=to_stderr, highlight=False, soft_wrap=True)
         console.print(
             f"audited {self.trajectories} trajectories, {self.tool_calls} tool calls; "
             "by max severity: "

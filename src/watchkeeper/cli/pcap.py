@@ -56,7 +56,7 @@ def _table_line(rec: dict[str, Any]) -> str:
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Write alerts to this file instead of stdout.")  # fmt: skip
 @click.option("--allow-ssh", multiple=True, metavar="HOST",
-              help="SSH peer that does not alert (IP, CIDR or host name); repeatable.")  # fmt: skip
+              help="SSH peer that does not alert (IP, CIDR or host name); repeatable or comma-separated.")  # fmt: skip
 @click.option("--local-net", multiple=True, metavar="CIDR",
               help="Network of the sandbox side (default: each flow's originator); repeatable.")  # fmt: skip
 @click.option("--events", "events_path", type=click.Path(path_type=Path), default=None,
@@ -80,7 +80,8 @@ def command(
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise InputError(f"not a network: {net!r}", Location("--local-net")) from None
-    detectors = network_detectors(allow_ssh=allow_ssh)
+    allowed = [item.strip() for entry in allow_ssh for item in entry.split(",") if item.strip()]
+    detectors = network_detectors(allow_ssh=allowed)
     out: IO[str] = sys.stdout
     ev_out: IO[str] | None = None
     try:

@@ -24,7 +24,7 @@ from watchkeeper.normalize import CATEGORY_FIELDS, field_reader
 from watchkeeper.rules import RuleSet, SigmaRule, load_rules
 from watchkeeper.rules._eval import Lowered, Pred, lower
 from watchkeeper.rules._explain import explain
-from watchkeeper.rules._prefilter import required_literals
+from watchkeeper.rules._prefilter import required_clauses
 
 _SEP = "\x00"
 
@@ -79,24 +79,37 @@ class _Route:
         self.every = (1 << len(rules)) - 1
         weak = frozenset(f.name for f in table.values() if f.enum)
         nslots = len(self.names)
-        masks: dict[str, list[int]] = {}  # literal -> rule bits, per slot it must occur in
+        # literal -> per slot: (bits of rules whose first clause it is in, bits of other clauses)
+        keys: dict[str, list[list[int]]] = {}
         self.always = 0
+        self.needs: list[int] = []  # per rule: the bits of its other clauses
+        clause_bit = 0
         for index, rule in enumerate(rules):
-            keys = required_literals(rule.detection, weak)
-            if keys is None:
+            clauses = required_clauses(rule.detection, weak)
+            if not clauses:
                 self.always |= 1 << index
+                self.needs.append(0)
                 continue
-            for field, lit in keys:
-                per_slot = masks.setdefault(lit, [0] * nslots)
-                targets = range(nslots) if field is None else (self.slots[field],)
-                for slot in targets:
-                    per_slot[slot] |= 1 << index
-        self.literals = len(masks)
+            need = 0
+            for position, clause in enumerate(clauses):
+                if position == 0:
+                    which, bit = 0, 1 << index
+                else:
+                    which, bit = 1, 1 << clause_bit
+                    need |= bit
+                    clause_bit += 1
+                for field, lit in clause:
+                    per_slot = keys.setdefault(lit, [[0, 0] for _ in range(nslots)])
+                    targets = range(nslots) if field is None else (self.slots[field],)
+                    for slot in targets:
+                        per_slot[slot][which] |= bit
+            self.needs.append(need)
+        self.literals = len(keys)
         self.automaton: Any = None
-        if masks:
+        if keys:
             automaton = ahocorasick.Automaton()
-            for lit, per_slot in masks.items():
-                automaton.add_word(lit, tuple(per_slot))
+            for lit, per_slot in keys.items():
+                automaton.add_word(lit, tuple((rm, cm) for rm, cm in per_slot))
             automaton.make_automaton()
             self.automaton = automaton
 
@@ -109,10 +122,11 @@ class _Route:
             return o, [v.casefold() for v in o]
 
     def candidates(self, lo: list[str]) -> int:
-        """Rule bits worth evaluating: always-run rules plus those whose key occurs in place.
+        """Rule bits worth evaluating: always-run rules plus those whose clauses all hold.
 
         One automaton pass over the joined fields; a hit ending at offset ``p`` lies in the
-        first field whose end offset is above ``p``.
+        first field whose end offset is above ``p``. A hit marks the rules whose first clause
+        holds and the other clauses that hold; a rule is kept when all its clauses hold.
         """
         mask = self.always
         if self.automaton is None:
@@ -127,9 +141,19 @@ class _Route:
             pos += len(v) + 1
             ends.append(pos)
         end, per_slot = first
-        mask |= per_slot[bisect_right(ends, end)]
+        rules, held = per_slot[bisect_right(ends, end)]
         for end, per_slot in hits:
-            mask |= per_slot[bisect_right(ends, end)]
+            r, c = per_slot[bisect_right(ends, end)]
+            rules |= r
+            held |= c
+        rules &= ~self.always
+        needs = self.needs
+        while rules:
+            low = rules & -rules
+            rules ^= low
+            need = needs[low.bit_length() - 1]
+            if need & held == need:
+                mask |= low
         return int(mask)
 
 

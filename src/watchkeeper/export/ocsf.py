@@ -7,11 +7,16 @@ events. Agent attribution (run, episode, step, tool call) goes into ``metadata``
 
 from __future__ import annotations
 
-from typing import Any
+import heapq
+import json
+from typing import TYPE_CHECKING, Any, TextIO
 
 from watchkeeper import __version__
 from watchkeeper.alerts import Alert
 from watchkeeper.events import DnsEvent, Event, FileEvent, NetworkEvent, ProcessEvent
+
+if TYPE_CHECKING:
+    from watchkeeper.export._rundir import RunDir
 
 OCSF_VERSION = "1.4.0"
 
@@ -196,3 +201,31 @@ def _evidence_body(event: Event) -> dict[str, Any]:
         if key in ocsf:
             body[key] = ocsf[key]
     return body
+
+
+class OcsfExporter:
+    """Writes a run directory as OCSF JSON lines for a SIEM: every event, then every alert as a
+    Detection Finding, merged in time order (an event before an alert at the same time).
+    """
+
+    name = "ocsf"
+    default_filename = "ocsf.jsonl"
+
+    def __init__(self) -> None:
+        self.events_written = 0
+        self.alerts_written = 0
+
+    def write(self, run: RunDir, out: TextIO) -> None:
+        """Stream the lines to ``out`` (events are read in batches, never all at once)."""
+        events = ((e.ts, 0, i, e) for i, e in enumerate(run.iter_events()))
+        alerts = ((r.alert.ts, 1, r.index, r.alert) for r in run.alerts())
+        for _, kind, _, item in heapq.merge(events, alerts, key=lambda t: (t[0], t[1], t[2])):
+            if kind == 0:
+                assert not isinstance(item, Alert)
+                line = event_to_ocsf(item)
+                self.events_written += 1
+            else:
+                assert isinstance(item, Alert)
+                line = alert_to_ocsf(item)
+                self.alerts_written += 1
+            out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

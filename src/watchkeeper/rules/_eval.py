@@ -25,7 +25,6 @@ from watchkeeper.rules._ir import (
     ValueMatch,
     Wild,
 )
-from watchkeeper.rules._regex import REGEX_TEXT_LIMIT
 
 Check = Callable[[str, str], bool]
 """``check(original, folded)`` for a present (non-empty) value."""
@@ -162,9 +161,8 @@ def value_check(vm: ValueMatch) -> Check:
         return lambda o, f: True
     if kind == "re":
         assert vm.regex is not None
-        search = vm.regex.search
-        limit = REGEX_TEXT_LIMIT
-        return lambda o, f: search(o if len(o) <= limit else o[:limit]) is not None
+        test = vm.regex.test
+        return lambda o, f: test(o)
     if kind == "cidr":
         net = vm.network
         assert net is not None

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from watchkeeper.rules._eval import Check, Lowered, LoweredItem
 from watchkeeper.rules._ir import And, Cond, Not, Ref, ValueMatch
-from watchkeeper.rules._regex import REGEX_TEXT_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +41,7 @@ def _span(vm: ValueMatch, o: str, f: str) -> tuple[int, int] | None:
     if vm.kind == "endswith":
         return (len(s) - len(vm.text), len(s))
     if vm.kind == "re" and vm.regex is not None:
-        m = vm.regex.search(o[:REGEX_TEXT_LIMIT])
-        return None if m is None else m.span()
+        return vm.regex.span(o)
     return (0, len(s))
 
 

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
-    from watchkeeper.rules._regex import Searcher
+    from watchkeeper.rules._regex import RuleRegex
 
 
 class Wild(Enum):
@@ -46,8 +46,9 @@ class ValueMatch:
         flag: The expected presence for "exists".
         ref_mode: For "fieldref": how the referenced value is compared ("eq", "contains",
             "startswith", "endswith").
-        required: Casefolded literals one of which occurs in the casefolded field text whenever
-            this value matches; empty when there are none (prefilter keys).
+        required: Prefilter keys: clauses of casefolded literals; whenever this value matches,
+            the casefolded field text contains, for every clause, one of its literals. Empty
+            when there are none.
         raw: The value as written in the rule, for messages.
     """
 
@@ -55,12 +56,12 @@ class ValueMatch:
     text: str = ""
     parts: tuple[Part, ...] = ()
     cased: bool = False
-    regex: Searcher | None = None
+    regex: RuleRegex | None = None
     network: Network | None = None
     number: float = 0.0
     flag: bool = True
     ref_mode: str = "eq"
-    required: tuple[str, ...] = ()
+    required: tuple[tuple[str, ...], ...] = ()
     raw: str = ""
 
     @property

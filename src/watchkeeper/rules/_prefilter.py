@@ -1,28 +1,29 @@
 """Prefilter keys: literals a rule needs to see before it can match.
 
-For a detection, :func:`required_literals` returns a set of (field, casefolded literal) keys
-such that the rule can only match an event where at least one of those literals occurs in the
-casefolded text of its field, or None when no such set exists (the rule must always be
-evaluated). The analysis is conservative:
+For a detection, :func:`required_clauses` returns clauses of (field, casefolded literal) keys:
+the rule can only match an event where, for *every* clause, at least one of the clause's
+literals occurs in the casefolded text of its field. An empty result means there is no such
+clause and the rule must always be evaluated. The analysis is conservative:
 
-- a value needs its literal (the longest literal run of a wildcard pattern; for a regex, a
-  literal run every match contains, or one of a few alternatives such as ``-(W|R)``); a value
-  that can match without one (``*``, null, ``''``, exists, numbers, cidr, fieldref, a regex
-  with no such run) needs nothing;
-- an item (any of its values) needs the union of its values' literals; with ``|all`` it needs
-  the literals of any one of its values (the best is kept);
-- an AND (items of a map, ``and`` in the condition) needs what any one of its parts needs (the
-  best is kept); an OR (alternatives, ``or``, ``1 of``) needs the union of its parts' needs, and
-  nothing when any part needs nothing;
+- a value needs its literal (every literal run of a wildcard pattern; for a regex, the literal
+  runs every match contains, some as a few alternatives such as ``-(W|R)``); a value that can
+  match without one (``*``, null, ``''``, exists, numbers, cidr, fieldref, a regex with no such
+  run) needs nothing;
+- an AND (the items of a map, ``|all``, ``and`` in the condition) needs every clause of its
+  parts;
+- an OR (several values, alternatives, ``or``, ``1 of``) of parts needs, for each way of picking
+  one clause from every part, the union of the picked clauses (distribution; past 64 such
+  clauses only the union of each part's best clause is kept), and nothing when any part needs
+  nothing;
 - ``not x`` is pushed down with De Morgan; a negated selection needs nothing.
 
-"Best" prefers sets whose shortest literal is longest (literals on fields with few distinct
-values, such as ``Initiated: 'true'``, count as length 1), then smaller sets.
+"Best" prefers clauses whose shortest literal is longest (literals on fields with few distinct
+values, such as ``Initiated: 'true'``, count as length 1), then smaller clauses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from watchkeeper.rules._ir import (
     And,
@@ -30,7 +31,6 @@ from watchkeeper.rules._ir import (
     Detection,
     FieldItem,
     Not,
-    Or,
     Ref,
     Selection,
     ValueMatch,
@@ -39,56 +39,99 @@ from watchkeeper.rules._ir import (
 Key = tuple[str | None, str]
 """(field, literal): the literal must occur in that field (None: in any field)."""
 
-Need = dict[Key, int]
-"""key -> score; an event must contain one of the keys."""
+Clause = dict[Key, int]
+"""key -> score: an event must contain one of the keys."""
+
+Cnf = list[Clause]
+"""Every clause must hold; an empty list requires nothing."""
 
 _CAP = 16
+MAX_CLAUSES = 8
+"""At most this many clauses are kept per rule (the best ones)."""
+MIN_EXTRA_LITERAL = 2
+"""Clauses after the best one are kept only when all their literals are this long."""
+MAX_DISTRIBUTED = 64
+"""An OR is distributed over its parts' clauses up to this many resulting clauses."""
 
 
-def _value(vm: ValueMatch, field: str | None) -> Need | None:
-    if not vm.required or vm.matches_absent or "" in vm.required:
-        return None
-    return {(field, lit): min(len(lit), _CAP) for lit in vm.required}
+def score(clause: Clause) -> tuple[int, int]:
+    """How selective a clause is: its shortest literal's score, then fewer literals."""
+    return (min(clause.values()), -len(clause))
 
 
-def _union(needs: Iterable[Need | None]) -> Need | None:
-    out: Need = {}
-    for need in needs:
-        if need is None:
-            return None
-        for lit, score in need.items():
-            out[lit] = min(score, out.get(lit, score))
-    return out or None
+def _best(clauses: Cnf) -> Clause | None:
+    return max(clauses, key=score) if clauses else None
 
 
-def _score(need: Need) -> tuple[int, int]:
-    return (min(need.values()), -len(need))
+def _any_of(parts: Iterable[Cnf]) -> Cnf:
+    """An OR of parts: the union of each part's best clause."""
+    out: Clause = {}
+    for part in parts:
+        best = _best(part)
+        if best is None:
+            return []
+        for key, value in best.items():
+            out[key] = min(value, out.get(key, value))
+    return [out] if out else []
 
 
-def _best(needs: Iterable[Need | None]) -> Need | None:
-    found = [n for n in needs if n]
-    return max(found, key=_score) if found else None
+def _or(parts: Sequence[Cnf]) -> Cnf:
+    """An OR of parts: one clause per way of picking a clause from each part (their union).
+
+    When that would make too many clauses, only the union of the best clauses is kept.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    if any(not p for p in parts):
+        return []
+    count = 1
+    for part in parts:
+        count *= len(part)
+    if count > MAX_DISTRIBUTED:
+        return _any_of(parts)
+    out: Cnf = [{}]
+    for part in parts:
+        out = [_merge(a, b) for a in out for b in part]
+    return out
 
 
-def _item(item: FieldItem, weak: frozenset[str]) -> Need | None:
+def _merge(a: Clause, b: Clause) -> Clause:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = min(value, out.get(key, value))
+    return out
+
+
+def _value(vm: ValueMatch, field: str | None, weak: bool) -> Cnf:
+    if vm.matches_absent:
+        return []
+    out = []
+    for alternatives in vm.required:
+        if not alternatives or "" in alternatives:
+            continue
+        out.append({(field, lit): 1 if weak else min(len(lit), _CAP) for lit in alternatives})
+    return out
+
+
+def _item(item: FieldItem, weak: frozenset[str]) -> Cnf:
     if not item.available:
-        return None
-    groups = [_union(_value(v, item.field) for v in group) for group in item.values]
-    need = _best(groups) if item.all else _union(groups)
-    if need is not None and item.field in weak:
-        need = {key: 1 for key in need}
-    return need
+        return []
+    is_weak = item.field in weak
+    groups = [_or([_value(v, item.field, is_weak) for v in group]) for group in item.values]
+    if item.all:
+        return [c for g in groups for c in g]
+    return _or(groups)
 
 
-def _selection(sel: Selection, weak: frozenset[str]) -> Need | None:
-    return _union(_best(_item(i, weak) for i in alt) for alt in sel.alternatives)
+def _selection(sel: Selection, weak: frozenset[str]) -> Cnf:
+    return _or([[c for item in alt for c in _item(item, weak)] for alt in sel.alternatives])
 
 
-def required_literals(det: Detection, weak: frozenset[str] = frozenset()) -> frozenset[Key] | None:
-    """(field, literal) keys one of which must occur for ``det`` to match; None if none.
+def required_clauses(det: Detection, weak: frozenset[str] = frozenset()) -> list[frozenset[Key]]:
+    """Clauses of (field, literal) keys, best first, each of which must hold for a match.
 
     A key means: the casefolded literal occurs in the casefolded value of that field (for a
-    keyword search, field None: of any field).
+    keyword search, field None: of any field). Empty when the rule cannot be prefiltered.
 
     Args:
         det: The compiled detection.
@@ -96,19 +139,30 @@ def required_literals(det: Detection, weak: frozenset[str] = frozenset()) -> fro
     """
     sels = {s.name: _selection(s, weak) for s in det.selections}
 
-    def need(node: Cond, positive: bool, depth: int = 0) -> Need | None:
+    def need(node: Cond, positive: bool, depth: int = 0) -> Cnf:
         if depth > 200:
-            return None
+            return []
         if isinstance(node, Ref):
-            return sels[node.name] if positive else None
+            return sels[node.name] if positive else []
         if isinstance(node, Not):
             return need(node.child, not positive, depth + 1)
         parts = [need(c, positive, depth + 1) for c in node.children]
-        conjunctive = isinstance(node, And) == positive
-        if conjunctive:
-            return _best(parts)
-        assert isinstance(node, And | Or)
-        return _union(parts)
+        if isinstance(node, And) == positive:  # a conjunction
+            return [c for p in parts for c in p]
+        return _or(parts)
 
-    result = need(det.condition, True)
-    return frozenset(result) if result else None
+    clauses = sorted(need(det.condition, True), key=score, reverse=True)
+    out: list[frozenset[Key]] = []
+    for clause in clauses:
+        keys = frozenset(clause)
+        if out and min(len(lit) for _, lit in keys) < MIN_EXTRA_LITERAL:
+            continue  # one-character keys hit nearly every event: as an extra clause not worth it
+        if keys not in out:
+            out.append(keys)
+    return out[:MAX_CLAUSES]
+
+
+def required_literals(det: Detection, weak: frozenset[str] = frozenset()) -> frozenset[Key] | None:
+    """The best clause of :func:`required_clauses`, or None when the rule has none."""
+    clauses = required_clauses(det, weak)
+    return clauses[0] if clauses else None

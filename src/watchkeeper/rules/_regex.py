@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from watchkeeper.rules._problem import RuleProblem
 
@@ -38,16 +39,100 @@ except ImportError:  # pragma: no cover - depends on the environment
     _re2 = None
 
 
-class SpanMatch(Protocol):
-    """What a search returns: the span of the match."""
+class RuleRegex:
+    """A compiled rule regex: a fast yes/no test and the span of the first match.
 
-    def span(self) -> tuple[int, int]: ...
+    Both look at the first 64 KiB of the text only. ``engine`` is "re" or "re2".
+    """
+
+    __slots__ = ("source", "flags", "engine", "test", "_span")
+
+    def __init__(
+        self,
+        source: str,
+        flags: int,
+        engine: str,
+        test: Callable[[str], bool],
+        span: Callable[[str], tuple[int, int] | None],
+    ) -> None:
+        self.source = source
+        self.flags = flags
+        self.engine = engine
+        self.test = test
+        self._span = span
+
+    def span(self, text: str) -> tuple[int, int] | None:
+        """(start, end) of the first match in ``text`` (its first 64 KiB), or None."""
+        return self._span(text[:REGEX_TEXT_LIMIT])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RuleRegex) and (self.source, self.flags) == (other.source, other.flags)
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.flags))
+
+    def __repr__(self) -> str:
+        return f"RuleRegex({self.source!r}, {self.engine})"
 
 
-class Searcher(Protocol):
-    """A compiled pattern of either engine."""
+def _python(pattern: re.Pattern[str], source: str, flags: int) -> RuleRegex:
+    search = pattern.search
+    limit = REGEX_TEXT_LIMIT
 
-    def search(self, text: str, /) -> SpanMatch | None: ...
+    def test(text: str) -> bool:
+        return search(text if len(text) <= limit else text[:limit]) is not None
+
+    def span(text: str) -> tuple[int, int] | None:
+        m = search(text)
+        return None if m is None else m.span()
+
+    return RuleRegex(source, flags, "re", test, span)
+
+
+def _no_surrogates(text: str) -> str:
+    """Lone surrogates (from undecodable input) cannot be UTF-8 encoded: one "?" each."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _linear(compiled: Any, source: str, flags: int) -> RuleRegex:
+    limit = REGEX_TEXT_LIMIT
+    raw = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(_re2, "_Anchor", None), "UNANCHORED", None)
+    search = compiled.search
+
+    def public_test(text: str) -> bool:
+        text = text if len(text) <= limit else text[:limit]
+        try:
+            return search(text) is not None
+        except UnicodeEncodeError:
+            return search(_no_surrogates(text)) is not None
+
+    test = public_test
+    if raw is not None and anchor is not None and hasattr(raw, "Match"):
+        match = raw.Match
+        # the wrapper's public search decodes every span back to str offsets; a yes/no test
+        # only needs RE2's own answer
+        def raw_test(text: str) -> bool:
+            try:
+                data = (text if len(text) <= limit else text[:limit]).encode()
+            except UnicodeEncodeError:
+                data = _no_surrogates(text[:limit]).encode()
+            return bool(match(anchor, data, 0, len(data))[0][0] >= 0)
+
+        try:
+            if raw_test("probe") == public_test("probe"):
+                test = raw_test
+        except Exception:  # a wrapper release with another private API: keep the public one
+            test = public_test
+
+    def span(text: str) -> tuple[int, int] | None:
+        try:
+            m = search(text)
+        except UnicodeEncodeError:
+            m = search(_no_surrogates(text))
+        return None if m is None else (int(m.start()), int(m.end()))
+
+    return RuleRegex(source, flags, "re2", test, span)
 
 
 def re2_available() -> bool:
@@ -103,6 +188,7 @@ def _re2_compile(source: str, flags: int) -> tuple[Any, str]:
     letters = "".join(c for f, c in _INLINE if flags & f)
     options = _re2.Options()
     options.log_errors = False
+    options.never_capture = True
     try:
         return _re2.compile(f"(?{letters}){source}" if letters else source, options=options), ""
     except Exception as exc:  # re2.error is not a public class in every release
@@ -110,7 +196,7 @@ def _re2_compile(source: str, flags: int) -> tuple[Any, str]:
         return None, text.decode(errors="replace") if isinstance(text, bytes) else str(text)
 
 
-def compile_regex(source: str, flags: int) -> Searcher:
+def compile_regex(source: str, flags: int) -> RuleRegex:
     """Compile a rule regex for a bounded-time engine; RuleProblem when that is not possible."""
     if len(source) > MAX_PATTERN_CHARS:
         raise RuleProblem(f"regular expression longer than {MAX_PATTERN_CHARS} characters", kind="value")
@@ -120,7 +206,7 @@ def compile_regex(source: str, flags: int) -> Searcher:
     except (re.error, RecursionError, OverflowError) as exc:
         raise RuleProblem(f"invalid regular expression {source!r}: {exc}", kind="value") from None
     if _cost(tree) is not None:
-        return pattern
+        return _python(pattern, source, flags)
     compiled, why = _re2_compile(source, flags)
     if compiled is None:
         raise RuleProblem(
@@ -128,11 +214,11 @@ def compile_regex(source: str, flags: int) -> Searcher:
             f"nested repeats and the linear-time engine refuses it ({why})",
             kind="value",
         )
-    searcher: Searcher = compiled
-    return searcher
+    return _linear(compiled, source, flags)
 
 
 MAX_ALTERNATIVES = 16
+MAX_UNION = 64
 
 
 class _Literals:
@@ -207,6 +293,10 @@ class _Literals:
                     runs.extend(self.runs(arg[-1], depth + 1))
                 elif depth < 20 and name in _REPEATS and arg[0] >= 1:
                     runs.extend(self.runs(arg[2], depth + 1))
+                elif depth < 20 and name == "BRANCH":
+                    union = self.union(arg[1], depth + 1)
+                    if union is not None:
+                        runs.append(union)
                 continue
             combined = tuple(dict.fromkeys(a + b for a in current for b in options))
             if len(combined) > MAX_ALTERNATIVES:
@@ -217,6 +307,26 @@ class _Literals:
         if any(current):
             runs.append(current)
         return runs
+
+
+    def union(self, branches: Any, depth: int) -> tuple[str, ...] | None:
+        """One literal per branch (its best run): a match contains one of them."""
+        out: list[str] = []
+        for branch in branches:
+            best = _best(self.runs(branch, depth))
+            if best is None:
+                return None
+            out.extend(best)
+        merged = tuple(dict.fromkeys(out))
+        return merged if len(merged) <= MAX_UNION else None
+
+
+def _best(runs: list[tuple[str, ...]]) -> tuple[str, ...] | None:
+    """The run whose shortest alternative is longest (then the one with fewer alternatives)."""
+    runs = [r for r in runs if all(r)]
+    if not runs:
+        return None
+    return max(runs, key=lambda r: (min(len(x) for x in r), -len(r)))
 
 
 def _local_flags(pattern: Any, depth: int = 0) -> bool:
@@ -239,10 +349,10 @@ def _local_flags(pattern: Any, depth: int = 0) -> bool:
     return False
 
 
-def regex_literals(source: str, flags: int) -> tuple[str, ...]:
-    """Casefolded literals one of which every match of the regex contains (prefilter keys).
+def regex_literals(source: str, flags: int) -> tuple[tuple[str, ...], ...]:
+    """Prefilter clauses of a regex: for each, every match contains one of its literals.
 
-    Picks the literal run whose shortest alternative is longest; empty when there is none.
+    Literals are casefolded; empty when the regex has no literal run.
     """
     try:
         tree = _parser.parse(source, flags)
@@ -250,13 +360,10 @@ def regex_literals(source: str, flags: int) -> tuple[str, ...]:
         runs = _Literals(ignorecase).runs(tree)
     except (re.error, RecursionError, OverflowError):
         return ()
-    runs = [r for r in runs if all(r)]
-    if not runs:
-        return ()
-    best = max(runs, key=lambda r: (min(len(x) for x in r), -len(r)))
-    return tuple(dict.fromkeys(x.casefold() for x in best))
+    clauses = (tuple(dict.fromkeys(x.casefold() for x in run)) for run in runs if all(run))
+    return tuple(dict.fromkeys(clauses))
 
 
-def engine_of(searcher: Searcher) -> str:
+def engine_of(regex: RuleRegex) -> str:
     """"re" or "re2": which engine runs a compiled rule regex."""
-    return "re" if isinstance(searcher, re.Pattern) else "re2"
+    return regex.engine

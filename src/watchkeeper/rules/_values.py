@@ -112,7 +112,7 @@ def string_match(parts: tuple[Part, ...], *, cased: bool, raw: str) -> ValueMatc
     """The cheapest ValueMatch for a wildcard pattern (matched against the whole field)."""
     folded = _normalise(p if isinstance(p, Wild) or cased else p.casefold() for p in parts)
     lits = [p for p in folded if isinstance(p, str)]
-    required = (max(lits, key=len).casefold(),) if lits else ()
+    required = tuple(dict.fromkeys((lit.casefold(),) for lit in lits))
     star, n = Wild.STAR, len(folded)
     if not any(isinstance(p, Wild) for p in folded):
         text = lits[0] if lits else ""

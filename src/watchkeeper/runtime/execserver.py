@@ -94,9 +94,10 @@ def serve(ctl: socket.socket) -> None:
     _send(ctl, {"op": "ready", "nspid": os.getpid()})
     while True:
         try:
-            ready, _, _ = select.select([ctl, wake_r], [], [], 1.0)
+            ready_list, _, _ = select.select([ctl.fileno(), wake_r], [], [], 1.0)
         except InterruptedError:
-            ready = []
+            ready_list = []
+        ready = set(ready_list)
         if wake_r in ready:
             try:
                 while os.read(wake_r, 512):
@@ -113,7 +114,7 @@ def serve(ctl: socket.socket) -> None:
             ident = running.pop(pid, None)
             if ident is not None:
                 _send(ctl, {"op": "exit", "id": ident, "code": os.waitstatus_to_exitcode(status)})
-        if ctl not in ready:
+        if ctl.fileno() not in ready:
             continue
         try:
             data, fds, _flags, _addr = socket.recv_fds(ctl, _MAX_MSG, 8)

@@ -3,9 +3,9 @@
 For a flow of a sandbox, :meth:`SocketOwners.owner` reads the socket tables of the sandbox's
 network namespace (``/proc/<pid>/net/tcp`` and ``udp`` of any of its processes) to find the
 socket inode bound to the flow's local port, then the process holding that inode among the
-sandbox's processes (``/proc/<pid>/fd``). Results are cached per flow. A socket that is already
+sandbox's processes (``/proc/<pid>/fd``). Found owners are cached per flow. Thread-safe. A socket that is already
 closed (a refused connect, a finished short request) cannot be found; the caller falls back to
-the step that was active (see :mod:`watchkeeper.runtime.dispatch`).
+the step that was running (see :mod:`watchkeeper.runtime.dispatch`).
 
 Reads are bounded: at most ``max_pids`` processes and ``max_fds`` descriptors each.
 """
@@ -13,6 +13,7 @@ Reads are bounded: at most ``max_pids`` processes and ``max_fds`` descriptors ea
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
@@ -44,7 +45,8 @@ class SocketOwners:
         self._proc = proc
         self._max_pids = max_pids
         self._max_fds = max_fds
-        self._cache: OrderedDict[FlowId, int | None] = OrderedDict()
+        self._cache: OrderedDict[FlowId, int] = OrderedDict()
+        self._lock = threading.Lock()
         self.lookups = 0
         """Scans done (cache misses)."""
         self.found = 0
@@ -61,24 +63,26 @@ class SocketOwners:
     ) -> int | None:
         """The pid owning the flow's socket, None when it cannot be found (closed, not ours)."""
         key = (sandbox_id, protocol, local_ip, local_port, remote_ip, remote_port)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            cached = self._cache[key]
+        with self._lock:
+            cached = self._cache.get(key)
             if cached is not None:
+                self._cache.move_to_end(key)
                 return cached
-        self.lookups += 1
+            self.lookups += 1
         pid = self._scan(sandbox_id, protocol, local_port)
         if pid is not None:
-            self.found += 1
-            self._cache[key] = pid
-            while len(self._cache) > _CACHE:
-                self._cache.popitem(last=False)
+            with self._lock:
+                self.found += 1
+                self._cache[key] = pid
+                while len(self._cache) > _CACHE:
+                    self._cache.popitem(last=False)
         return pid
 
     def forget(self, sandbox_id: str) -> None:
         """Drop cached owners of a sandbox (after teardown)."""
-        for key in [k for k in self._cache if k[0] == sandbox_id]:
-            del self._cache[key]
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == sandbox_id]:
+                del self._cache[key]
 
     def _scan(self, sandbox_id: str, protocol: str, port: int) -> int | None:
         if protocol not in ("tcp", "udp"):

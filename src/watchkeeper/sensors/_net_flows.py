@@ -253,7 +253,12 @@ class FlowTable:
     def stats(self) -> FlowStats:
         """Counters since creation."""
         return FlowStats(
-            len(self._flows), self._opened, self._closed, self._evicted, self._packets, self._buffered
+            len(self._flows),
+            self._opened,
+            self._closed,
+            self._evicted,
+            self._packets,
+            self._buffered,
         )
 
     def flows(self) -> list[Flow]:

@@ -1,0 +1,192 @@
+"""Audit throughput and memory: watchkeeper vs azuma, measured in one run on one core.
+
+What it measures (all on the same machine, in the same run):
+
+1. End to end: ``Auditor.audit`` over trajectories read from a commands JSONL file (read + shell
+   and code understanding + Sigma evaluation), with the built-in pack plus the SigmaHQ Linux rules.
+   Reported as tool calls per second per core.
+2. Rule evaluation only, same events, same SigmaHQ rules: our compiled engine (with its shared
+   Aho-Corasick prefilter) against azuma (a Python Sigma evaluator on PyPI) evaluating every rule
+   that both can load on the event's Sigma field dict. Reported as events/s and the ratio.
+3. Memory: peak RSS of ``watchkeeper audit --format jsonl`` on a small and a large JSONL input
+   (same content repeated), to show memory is flat in input size.
+
+Run: ``.venv/bin/python bench/audit_throughput.py [--calls 100000] [--big-mb 1024] [--json-out F]``.
+The workload is the labelled corpus in tests/data/corpus (benign developer commands, dual-use and
+malicious commands), repeated, in the corpus's natural mix (mostly benign).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "data" / "corpus"
+SIGMAHQ = ROOT.parent / "shared" / "data" / "sigmahq-linux"
+
+
+def _pin_one_core() -> None:
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    except (AttributeError, OSError):
+        pass
+
+
+def _commands() -> list[str]:
+    out: list[str] = []
+    for name in ("benign.jsonl", "dual_use.jsonl", "malicious.jsonl"):
+        with (CORPUS / name).open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    out.append(json.loads(line)["command"])
+    return out
+
+
+def _write_jsonl(path: Path, commands: list[str], n: int) -> int:
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"c{i}", "command": commands[i % len(commands)]}) + "\n")
+    return path.stat().st_size
+
+
+def end_to_end(path: Path, with_sigmahq: bool) -> dict[str, float]:
+    from watchkeeper.audit import Auditor
+    from watchkeeper.trajectories import Trajectory, read_trajectories
+
+    dirs = [SIGMAHQ] if with_sigmahq and SIGMAHQ.is_dir() else []
+    auditor = Auditor.from_rules(rules_dirs=dirs)
+    t0 = time.perf_counter()
+    calls = 0
+    flagged = 0
+    for item in read_trajectories([path]):
+        if isinstance(item, Trajectory):
+            v = auditor.audit(item)
+            calls += v.tool_calls
+            flagged += bool(v.findings)
+    dt = time.perf_counter() - t0
+    return {"tool_calls": calls, "seconds": dt, "calls_per_s": calls / dt, "rules": len(auditor.engine.rules),
+            "trajectories_with_findings": flagged}
+
+
+def engine_vs_azuma(commands: list[str], repeat: int) -> dict[str, float]:
+    from watchkeeper.audit._context import TrajectoryContext
+    from watchkeeper.audit.extract import events_for_tool_call
+    from watchkeeper.detect import Engine
+    from watchkeeper.normalize.sigma_fields import event_to_sigma
+    from watchkeeper.rules import load_rules
+    from watchkeeper.trajectories import ToolCall, ToolKind
+
+    events = []
+    ctx = TrajectoryContext()
+    for i, c in enumerate(commands):
+        call = ToolCall(id=str(i), name="bash", kind=ToolKind.SHELL, command=c, arguments_text=c)
+        events.extend(events_for_tool_call(call, ctx.for_step(0, call)))
+    events = events * repeat
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import azuma
+
+    # The rule files both engines can load, and evaluate on process/network/file events.
+    ours_set = load_rules([SIGMAHQ], builtin=False)
+    ours_by_path = {r.path for r in ours_set.rules}
+    az_rules: dict[str, list[object]] = {}
+    az_failed = 0
+    for p in sorted(SIGMAHQ.rglob("*.yml")):
+        if str(p) not in ours_by_path:
+            continue
+        try:
+            rule = azuma.Rule.model_validate_file(str(p))
+        except Exception:  # noqa: BLE001 - azuma raises many types; count and skip
+            az_failed += 1
+            continue
+        cat = (rule.logsource.category or "") if rule.logsource else ""
+        az_rules.setdefault(cat, []).append(rule)
+    both_paths = {str(p) for p in SIGMAHQ.rglob("*.yml")}
+    common = [r for r in ours_set.rules if r.path in both_paths]
+    engine = Engine(common)
+
+    t0 = time.perf_counter()
+    ours_hits = 0
+    for e in events:
+        ours_hits += len(engine.matches(e))
+    ours_dt = time.perf_counter() - t0
+
+    dicts = [(e.category, event_to_sigma(e)) for e in events]
+    t0 = time.perf_counter()
+    az_hits = 0
+    for cat, d in dicts:
+        for rule in az_rules.get(cat, ()):
+            try:
+                if rule.match(d):  # type: ignore[attr-defined]
+                    az_hits += 1
+            except Exception:  # noqa: BLE001
+                pass
+    az_dt = time.perf_counter() - t0
+    return {
+        "events": len(events),
+        "rules_ours": len(common),
+        "rules_azuma": sum(len(v) for v in az_rules.values()),
+        "azuma_load_failures": az_failed,
+        "ours_events_per_s": len(events) / ours_dt,
+        "azuma_events_per_s": len(events) / az_dt,
+        "ratio": az_dt / ours_dt,
+        "ours_hits": ours_hits,
+        "azuma_hits": az_hits,
+    }
+
+
+def peak_rss_mb(path: Path) -> float:
+    code = (
+        "import resource,sys;from watchkeeper.cli.main import main;"
+        "sys.argv=['watchkeeper','audit',sys.argv[1],'--format','jsonl','-o','/dev/null','--no-progress'];"
+        "\ntry:\n main()\nexcept SystemExit:\n pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=False)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=100_000)
+    ap.add_argument("--azuma-repeat", type=int, default=3)
+    ap.add_argument("--small-mb", type=int, default=16)
+    ap.add_argument("--big-mb", type=int, default=256)
+    ap.add_argument("--json-out", type=Path, default=None)
+    args = ap.parse_args()
+    _pin_one_core()
+    commands = _commands()
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "calls.jsonl"
+        size = _write_jsonl(data, commands, args.calls)
+        results["builtin_only"] = end_to_end(data, with_sigmahq=False)
+        results["builtin_plus_sigmahq"] = end_to_end(data, with_sigmahq=True)
+        results["input_mb"] = size / 2**20
+        results["engine_vs_azuma"] = engine_vs_azuma(commands, args.azuma_repeat)
+        avg = size / args.calls
+        mem = {}
+        for label, mb in (("small", args.small_mb), ("big", args.big_mb)):
+            p = Path(tmp) / f"{label}.jsonl"
+            n = int(mb * 2**20 / avg)
+            real = _write_jsonl(p, commands, n)
+            mem[label] = {"input_mb": round(real / 2**20, 1), "peak_rss_mb": round(peak_rss_mb(p), 1)}
+            p.unlink()
+        results["memory"] = mem
+    print(json.dumps(results, indent=2))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
