@@ -3,7 +3,7 @@
 Builds a synthetic fleet (about --steps steps, addresses re-used over time), writes its alerts
 in mixed log formats, then measures:
 
-- join: Correlator.attribute over already parsed alerts (the index lookups only);
+- join: Correlator.attribute over already parsed alerts (the index lookups only; best of 3);
 - end to end: reading and parsing the log files plus the join;
 - index: building the index, and the memory it keeps (tracemalloc, a separate build);
 - peers measured in the same run: a dict lookup of both addresses per alert (the floor of any
@@ -104,7 +104,13 @@ def main() -> None:
         attribute = correlator.attribute
         t = _clock()
         attributions = [attribute(a) for a in parsed]
-        join_s = _clock() - t
+        join_first_s = _clock() - t
+        join_s = join_first_s
+        for _ in range(2):  # best of three: the first pass also pays for first-touch costs
+            t = _clock()
+            for a in parsed:
+                attribute(a)
+            join_s = min(join_s, _clock() - t)
 
         t = _clock()
         count = 0
@@ -162,6 +168,7 @@ def main() -> None:
         "index_mib": round(index_bytes / 2**20, 1),
         "index_bytes_per_step": round(index_bytes / fleet.steps, 1),
         "join_alerts_per_s": round(len(parsed) / join_s),
+        "join_first_pass_alerts_per_s": round(len(parsed) / join_first_s),
         "parse_alerts_per_s": round(len(parsed) / parse_s),
         "end_to_end_alerts_per_s": round(count / end_to_end_s),
         "peer_dict_lookup_alerts_per_s": round(len(parsed) / floor_s),

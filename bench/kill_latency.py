@@ -8,7 +8,9 @@ restarted after each kill (``deny_after_kill=False``), with the default policy:
   - ``first stratum send -> cgroup empty``: the miner writes ``time.monotonic()`` to a file just
     before its first ``send()`` of ``mining.subscribe``; the end is when ``cgroup.kill`` returned
     with the sandbox's cgroup empty (the kill responder's ``Response.finished``);
-  - ``alert decided -> cgroup empty``: the response alone;
+  - ``first stratum send -> alert decided``: capture, fingerprint, dispatch, detection;
+  - ``alert decided -> cgroup empty``: the response alone (``cgroup.kill``, then every process
+    of the sandbox, the exec server included, has exited);
   - ``kernel exec -> cgroup empty``: includes the interpreter's start-up before it speaks.
 * **exec**: the command line carries a pool URL (``-o stratum+tcp://...``), caught by a Sigma
   process rule at exec: ``kernel exec -> cgroup empty`` (exec timestamp from the proc connector).
@@ -75,8 +77,8 @@ def main() -> None:
                 with lock:
                     execs.setdefault(event.pid, event.ts - offset)
 
-    results: dict[str, list[float]] = {k: [] for k in
-                                       ("wire_send", "wire_decide", "wire_exec", "exec_exec")}  # fmt: skip
+    keys = ("wire_send", "wire_detect", "wire_decide", "wire_exec", "exec_exec")
+    results: dict[str, list[float]] = {k: [] for k in keys}
     misses = 0
     with Sandbox(allow=["host:443/tcp"], workdir=work, deny_after_kill=False,
                  on_event=on_event) as sb:  # fmt: skip
@@ -102,7 +104,9 @@ def main() -> None:
                         exec_at = execs.get(pid or -1)
                     if kind == "wire":
                         if stamp.exists() and stamp.read_text():
-                            results["wire_send"].append(done - float(stamp.read_text()))
+                            sent = float(stamp.read_text())
+                            results["wire_send"].append(done - sent)
+                            results["wire_detect"].append(kills[0].started - sent)
                         results["wire_decide"].append(done - kills[0].started)
                         if exec_at is not None:
                             results["wire_exec"].append(done - exec_at)
@@ -114,6 +118,7 @@ def main() -> None:
     print(f"trials per kind: {args.trials}, not killed: {misses}")
     labels = {
         "wire_send": "wire: first stratum send -> cgroup empty",
+        "wire_detect": "wire: first stratum send -> alert decided",
         "wire_decide": "wire: alert decided -> cgroup empty",
         "wire_exec": "wire: kernel exec -> cgroup empty",
         "exec_exec": "exec: kernel exec -> cgroup empty",

@@ -162,3 +162,14 @@ def test_correlate_stream_and_dict() -> None:
     assert out[0]["trajectory_id"] == "a" and out[0]["tool_call_id"] == "a-0" and out[0]["step"] == 0
     assert out[1]["trajectory_id"] is None and out[1]["confidence"] == 0.0
     assert out[0]["src_ip"] == BOX and out[0]["ts"] == T0 + 15
+
+
+def test_adding_after_attributing_reindexes() -> None:
+    c = correlator(traj("a", (10, None), (20, None)), leases=(("a", BOX, 0.0, 50.0),))
+    assert c.attribute(alert(45)).step == 1  # the last step lasts until the lease ends
+    c.add_steps("a", [(T0 + 40, None, 2, "a-2")])
+    c.add_lease(Lease("a", BOX, T0 + 50, T0 + 90))
+    assert c.attribute(alert(30)).step == 1  # step 1 now ends when step 2 starts
+    att = c.attribute(alert(45))
+    assert (att.step, att.tool_call_id, att.reason) == (2, "a-2", "inside-step")
+    assert c.attribute(alert(85)).step == 2

@@ -561,10 +561,11 @@ def test_size_cap_is_flagged() -> None:
     assert len(many.commands) == shell_mod.MAX_COMMANDS
 
 
-SHELLISH = st.text(
-    alphabet=st.sampled_from(list("ab $(){}[]'\"`\\|&;<>#=-\n\t*?~!/0123456789") + ["<<", "$(", "sh -c ", "EOF"]),
-    max_size=120,
-)
+SHELLISH = st.lists(
+    st.sampled_from(list("ab $(){}[]'\"`\\|&;<>#=-\n\t*?~!/0123456789\x0b\xa0\x1c")
+                    + ["<<", "$(", "sh -c ", "EOF", "${", "<<'E'\n", "\nE\n", "base64 -d|sh"]),
+    max_size=60,
+).map("".join)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -168,6 +168,7 @@ def test_report_in_a_real_browser(mining_dir: Path, tmp_path: Path) -> None:
             assert page.locator("details.step[open]").count() == 0
             page.click("button[data-steps=open]")
             page.check("input[data-sev=critical]")
+            page.evaluate("window.scrollTo(0, 0)")
             artifacts = REPO / "test-artifacts"
             artifacts.mkdir(exist_ok=True)
             page.screenshot(path=str(artifacts / "report.png"), full_page=True)

@@ -57,18 +57,19 @@ def test_malformed_alert_lines_are_warned_and_skipped(tmp_path: Path) -> None:
     path = builder.write(tmp_path / "run", extra_lines=[
         '{"rule_id": "cut-off", ', "[1, 2]", "not json at all", '{"severity": "high"}',
         '{"rule_id": "r", "severity": "bogus"}', '{"rule_id": "r", "severity": "low", "ts": "x"}',
-        "", good,
+        "", good, "[" * 200_000,
     ])  # fmt: skip
     with RunDir(path) as run:
         alerts = run.alerts()
         assert len(alerts) == 7  # 6 + the good line at the end
         lines = [i.location.line for i in run.issues]
-        assert lines == [7, 8, 9, 10, 11, 12]
+        assert lines == [7, 8, 9, 10, 11, 12, 15]
         messages = [i.message for i in run.issues]
         assert "not JSON" in messages[0] and "JSON object" in messages[1]
         assert "no rule_id" in messages[3] and "bogus" in messages[4]
         assert all(str(i).startswith(f"{path / 'alerts.jsonl'}:") for i in run.issues)
-        assert len(run.issue_lines(limit=2)) == 3 and "4 more" in run.issue_lines(limit=2)[-1]
+        assert "nested too deeply" in messages[6]
+        assert len(run.issue_lines(limit=2)) == 3 and "5 more" in run.issue_lines(limit=2)[-1]
 
 
 def test_bad_evidence_is_dropped_but_the_alert_kept(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_python_port_scanner_is_a_fanout(live: None, workdir: Path, new_id: Call
         result = sb.exec(["python3", "-c", scanner, sb.host_addr], step_id=2, timeout=10)
         sb.flush()
         alerts = [a for a in sb.alerts() if a.rule_id == "detector:fanout-portscan"]
-    assert alerts and alerts[0].step == 2 and "T1046" in alerts[0].attack
+    assert alerts and alerts[0].step == 2 and "T1046" in alerts[0].attack, (alerts, result)
     assert result.exit_code == 0
 
 

@@ -1,6 +1,8 @@
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from watchkeeper.events import DnsEvent, NetworkEvent
 from watchkeeper.netproto import TCP_ACK, TCP_SYN, decode_ethernet
@@ -337,14 +339,19 @@ def test_cut_line_is_judged_when_the_flow_is_reset():
     assert acts == [("open", ""), ("traffic", "stratum"), ("close", "stratum")]
 
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 _PKT = st.tuples(
     st.booleans(),  # from the sandbox side
     st.integers(0, 0x3F),  # TCP flags
     st.integers(0, 0xFFFFFFFF),  # seq
-    st.sampled_from([b"", b"SSH-2.0-x\r\n", b'{"method":"mining.notify"}\n', b"\x16\x03\x01\x00\x05hello", b"x" * 3000]),
+    st.sampled_from(
+        [
+            b"",
+            b"SSH-2.0-x\r\n",
+            b'{"method":"mining.notify"}\n',
+            b"\x16\x03\x01\x00\x05hello",
+            b"x" * 3000,
+        ]
+    ),
     st.sampled_from([22, 53, 443, 3333]),
 )
 
@@ -357,7 +364,11 @@ def test_random_packet_sequences_keep_the_invariants(packets, udp):
     t = 0.0
     for from_sbx, flags, seq, payload, port in packets:
         if udp:
-            frame = udp_packet(SBX, 40000, OUT, port, payload) if from_sbx else udp_packet(OUT, port, SBX, 40000, payload)
+            frame = (
+                udp_packet(SBX, 40000, OUT, port, payload)
+                if from_sbx
+                else udp_packet(OUT, port, SBX, 40000, payload)
+            )
         elif from_sbx:
             frame = tcp_packet(SBX, 40000 + port % 3, OUT, port, flags, seq, 0, payload)
         else:

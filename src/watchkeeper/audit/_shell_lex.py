@@ -14,10 +14,10 @@ import re
 
 from watchkeeper.audit.decode import unescape
 
-_PLAIN = re.compile(r"[^\s|&;()<>'\"\\$`]+")
-_PLAIN_WORD = re.compile(r"[^\s|&;()<>'\"\\$`]+(?=[\s|&;()<>]|\Z)")
+_PLAIN = re.compile(r"[^ \t\n\r\f\v|&;()<>'\"\\$`]+")
+_PLAIN_WORD = re.compile(r"[^ \t\n\r\f\v|&;()<>'\"\\$`]+(?=[ \t\n\r\f\v|&;()<>]|\Z)")
 _FAST_TOKEN = re.compile(
-    r"[ \t\r\f\v]*(?:((?!#)[^\s|&;()<>'\"\\$`]+)(?=[\s|&;()<>]|\Z)"
+    r"[ \t\r\f\v]*(?:((?!#)[^ \t\n\r\f\v|&;()<>'\"\\$`]+)(?=[ \t\n\r\f\v|&;()<>]|\Z)"
     r"|(&&|\|\||\|(?!&)|;(?![;&])|\n|&(?![>&])))?"
 )
 _DQ_PLAIN = re.compile(r"[^\"\\$`]+")
@@ -29,7 +29,7 @@ _P_SCAN = re.compile(r"[()'\"\\`]")
 _D_SCAN = re.compile(r"[\"\\`$]")
 _B_SCAN = re.compile(r"[{}'\"\\]")
 _PAREN = re.compile(r"[()]")
-_DBL_BRACKET_END = re.compile(r"\]\](?=[\s;&|)]|$)")
+_DBL_BRACKET_END = re.compile(r"\]\](?=[ \t\n\r\f\v;&|)]|$)")
 _SPECIAL_VARS = frozenset("@*#?$!-0123456789")
 
 MAX_TOKENS = 100_000
@@ -191,6 +191,9 @@ class Lexer:
                 i = j
             else:
                 w, i = self.word(i)
+                if w.end == w.start:  # a character no rule takes: keep it as a word
+                    i += 1
+                    w = Word(w.start, i, text[w.start : i], None, False)
             if i < n and text[i] in "<>" and w.parts is None and not w.quoted and w.value.isdigit():
                 if not text.startswith("(", i + 1):
                     i = self._redirect(w.start, i, int(w.value[:6]), toks)

@@ -120,6 +120,9 @@ def command(
         raise click.UsageError("give --out DIR or --output FILE, not both")
     if mmdb and not enrich:
         raise click.UsageError("--mmdb is used by --enrich")
+    for path in alert_paths:
+        if not path.exists():
+            raise InputError(f"no such alerts file or folder: {path}")
     booted: float | None = None
     if boot_time is not None:
         try:

@@ -1,16 +1,16 @@
 """The in-process Sigma engine: compiled rules, routed by category, behind a shared prefilter.
 
 Per category the engine keeps the Sigma fields its rules read (the *slots*), one reader that
-fetches them from an event in one call, the rules lowered to predicates over the slots, and one
-Aho-Corasick automaton over the casefolded literals the rules need (see
-``watchkeeper.rules._prefilter``). Per event: read the slots, casefold each once, one automaton
-pass over the joined text yields a bit mask of candidate rules; only candidates and the rules that
-cannot be prefiltered ("always run") are evaluated. Rules never run on another category's events.
+fetches them from an event in one call, the rules lowered to predicates over the slots, and, per
+field, one Aho-Corasick automaton over the casefolded literals the rules need in that field (see
+``watchkeeper.rules._prefilter``), shared by all rules. Per event: read the slots, casefold each
+once, one automaton pass over each field yields a bit mask of candidate rules; only candidates
+and the rules that cannot be prefiltered ("always run") are evaluated. Rules never run on another
+category's events.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +25,6 @@ from watchkeeper.rules import RuleSet, SigmaRule, load_rules
 from watchkeeper.rules._eval import Lowered, Pred, lower
 from watchkeeper.rules._explain import explain
 from watchkeeper.rules._prefilter import required_clauses
-
-_SEP = "\x00"
-
 
 @dataclass(frozen=True, slots=True)
 class RuleMatch:
@@ -79,8 +76,8 @@ class _Route:
         self.every = (1 << len(rules)) - 1
         weak = frozenset(f.name for f in table.values() if f.enum)
         nslots = len(self.names)
-        # literal -> per slot: (bits of rules whose first clause it is in, bits of other clauses)
-        keys: dict[str, list[list[int]]] = {}
+        # per slot: literal -> [bits of rules whose first clause it is in, bits of other clauses]
+        keys: list[dict[str, list[int]]] = [{} for _ in range(nslots)]
         self.always = 0
         self.needs: list[int] = []  # per rule: the bits of its other clauses
         clause_bit = 0
@@ -99,19 +96,18 @@ class _Route:
                     need |= bit
                     clause_bit += 1
                 for field, lit in clause:
-                    per_slot = keys.setdefault(lit, [[0, 0] for _ in range(nslots)])
                     targets = range(nslots) if field is None else (self.slots[field],)
                     for slot in targets:
-                        per_slot[slot][which] |= bit
+                        keys[slot].setdefault(lit, [0, 0])[which] |= bit
             self.needs.append(need)
-        self.literals = len(keys)
-        self.automaton: Any = None
-        if keys:
-            automaton = ahocorasick.Automaton()
-            for lit, per_slot in keys.items():
-                automaton.add_word(lit, tuple((rm, cm) for rm, cm in per_slot))
-            automaton.make_automaton()
-            self.automaton = automaton
+        self.literals = len({lit for per_slot in keys for lit in per_slot})
+        # one automaton per field: a literal only counts in the field a rule reads it from
+        # one automaton per field: a literal only counts in the field a rule reads it from;
+        # a hit's value packs the rule bits (low ``width`` bits) and the clause bits (above)
+        self.width = len(rules)
+        self.automata: tuple[tuple[int, Any], ...] = tuple(
+            (slot, _automaton(per_slot, self.width)) for slot, per_slot in enumerate(keys) if per_slot
+        )
 
     def values(self, event: Event) -> tuple[list[str], list[str]]:
         o = self.read(event)
@@ -124,29 +120,18 @@ class _Route:
     def candidates(self, lo: list[str]) -> int:
         """Rule bits worth evaluating: always-run rules plus those whose clauses all hold.
 
-        One automaton pass over the joined fields; a hit ending at offset ``p`` lies in the
-        first field whose end offset is above ``p``. A hit marks the rules whose first clause
-        holds and the other clauses that hold; a rule is kept when all its clauses hold.
+        A hit of a literal in a field marks the rules whose first clause it is in and the other
+        clauses it satisfies; a rule is kept when all its clauses hold.
         """
+        bits = 0
+        for slot, automaton in self.automata:
+            text = lo[slot]
+            if text:
+                for _, b in automaton.iter(text):
+                    bits |= b
+        rules = bits & self.every
+        held = bits >> self.width
         mask = self.always
-        if self.automaton is None:
-            return mask
-        hits = self.automaton.iter(_SEP.join(lo))
-        first = next(hits, None)
-        if first is None:
-            return mask
-        ends = []
-        pos = -1
-        for v in lo:
-            pos += len(v) + 1
-            ends.append(pos)
-        end, per_slot = first
-        rules, held = per_slot[bisect_right(ends, end)]
-        for end, per_slot in hits:
-            r, c = per_slot[bisect_right(ends, end)]
-            rules |= r
-            held |= c
-        rules &= ~self.always
         needs = self.needs
         while rules:
             low = rules & -rules
@@ -155,6 +140,14 @@ class _Route:
             if need & held == need:
                 mask |= low
         return int(mask)
+
+
+def _automaton(keys: dict[str, list[int]], width: int) -> Any:
+    automaton = ahocorasick.Automaton()
+    for lit, (rule_bits, clause_bits) in keys.items():
+        automaton.add_word(lit, rule_bits | clause_bits << width)
+    automaton.make_automaton()
+    return automaton
 
 
 class Engine:

@@ -200,7 +200,8 @@ def _summary(m: ReportModel) -> str:
         action_html = "".join(
             f"<div>{action_badge(a)} "
             + ", ".join(
-                f'<a href="#alert-{r.index}">step {esc(r.alert.step)}</a>'
+                f'<a href="#alert-{r.index}">'
+                f"{'step ' + str(r.alert.step) if r.alert.step is not None else 'alert'}</a>"
                 f" {esc(r.alert.title, 90)}"
                 for r in recs[:6]
             )
@@ -575,8 +576,9 @@ def _network(m: ReportModel) -> str:
     for row in m.flows:
         f = row.flow
         flagged = ' class="flagged"' if row.alerts else ""
-        dest = esc(f.dst_hostname, 120) + "<br>" if f.dst_hostname else ""
+        host = f"<b>{esc(f.dst_hostname, 120)}</b><br>" if f.dst_hostname else ""
         port = f":{f.dst_port}" if f.dst_port is not None else ""
+        proto = esc(f.protocol) + (f"/{esc(f.app_protocol)}" if f.app_protocol else "")
         alerts = "".join(f'<a href="#alert-{r.index}">{severity_badge(r.alert.severity)}</a> '
                          for r in row.alerts[:4])  # fmt: skip
         geo = f"<td>{esc(row.intel.geo_text(), 120) or '&mdash;'}</td>" if m.has_geo else ""
@@ -584,12 +586,13 @@ def _network(m: ReportModel) -> str:
             f"<tr{flagged}><td>{esc(f.step)}</td>"
             f'<td class="num" title="{attr(utc(f.first_seen))}">{esc(rel(f.first_seen, m.t0))}</td>'
             f'<td><span class="mono">{esc(f.pid)}</span> {esc(f.image.rsplit("/", 1)[-1], 60)}</td>'
-            f"<td>{esc(f.protocol)}{'/' + esc(f.app_protocol) if f.app_protocol else ''}</td>"
-            f'<td class="dest">{dest}<code>{esc(f.dst_ip)}{esc(port)}</code></td>'
+            f'<td class="dest">{host}<code>{esc(f.dst_ip)}{esc(port)}</code> '
+            f'<span class="muted">{proto}</span></td>'
             f"<td>{_intel_chips(row.intel, show_geo=False)}{alerts}</td>{geo}"
-            f'<td class="mono" style="font-size:11px">{esc(row.community_id) or "&mdash;"}</td>'
-            f'<td class="num">{esc(size(f.bytes_out))}</td><td class="num">{esc(size(f.bytes_in))}</td>'
-            f"<td>{esc(', '.join(f.activities), 80)}</td></tr>"
+            f'<td class="cid">{esc(row.community_id) or "&mdash;"}</td>'
+            f'<td class="num">{esc(size(f.bytes_out))}<br><span class="muted">'
+            f"{esc(size(f.bytes_in))}</span></td>"
+            f'<td class="muted">{esc(", ".join(sorted(f.activities)), 80)}</td></tr>'
         )
     note = ""
     if m.flow_total > len(m.flows):
@@ -597,8 +600,8 @@ def _network(m: ReportModel) -> str:
     return (
         f'<section id="network"><h2>Network flows <span class="count">{m.flow_total:,}</span></h2>'
         '<div class="card table-wrap"><table><thead><tr><th>Step</th><th class="num">Start</th>'
-        "<th>Process</th><th>Protocol</th><th>Destination</th><th>Class, lists, alerts</th>"
-        f'{geo_head}<th>Community ID</th><th class="num">Out</th><th class="num">In</th>'
+        "<th>Process</th><th>Destination</th><th>Class, lists, alerts</th>"
+        f'{geo_head}<th>Community ID</th><th class="num">Out<br>In</th>'
         f"<th>Activity</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{note}</div></section>"
     )
 

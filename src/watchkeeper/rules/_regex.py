@@ -196,16 +196,32 @@ def _re2_compile(source: str, flags: int) -> tuple[Any, str]:
         return None, text.decode(errors="replace") if isinstance(text, bytes) else str(text)
 
 
-def compile_regex(source: str, flags: int) -> RuleRegex:
-    """Compile a rule regex for a bounded-time engine; RuleProblem when that is not possible."""
+def _parse(source: str, flags: int) -> Any:
     if len(source) > MAX_PATTERN_CHARS:
         raise RuleProblem(f"regular expression longer than {MAX_PATTERN_CHARS} characters", kind="value")
     try:
-        pattern = re.compile(source, flags)
-        tree = _parser.parse(source, flags)
+        return _parser.parse(source, flags)
     except (re.error, RecursionError, OverflowError) as exc:
         raise RuleProblem(f"invalid regular expression {source!r}: {exc}", kind="value") from None
+
+
+def compile_regex(source: str, flags: int) -> RuleRegex:
+    """Compile a rule regex for a bounded-time engine; RuleProblem when that is not possible."""
+    return _compile(source, flags, _parse(source, flags))
+
+
+def analyse_regex(source: str, flags: int) -> tuple[RuleRegex, tuple[tuple[str, ...], ...]]:
+    """The compiled regex and its prefilter clauses (see :func:`regex_literals`), parsing once."""
+    tree = _parse(source, flags)
+    return _compile(source, flags, tree), _clauses(tree)
+
+
+def _compile(source: str, flags: int, tree: Any) -> RuleRegex:
     if _cost(tree) is not None:
+        try:
+            pattern = re.compile(source, flags)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise RuleProblem(f"invalid regular expression {source!r}: {exc}", kind="value") from None
         return _python(pattern, source, flags)
     compiled, why = _re2_compile(source, flags)
     if compiled is None:
@@ -231,6 +247,7 @@ class _Literals:
 
     def __init__(self, ignorecase: bool) -> None:
         self.ignorecase = ignorecase
+        self.memo: dict[tuple[str, int], Any] = {}
 
     def char(self, code: int) -> tuple[str, ...] | None:
         ch = chr(code)
@@ -244,6 +261,13 @@ class _Literals:
             return self.char(arg)
         if depth >= 20:
             return None
+        key = ("options", id(arg))
+        if key not in self.memo:
+            self.memo[key] = self._options(name, arg, depth)
+        result: tuple[str, ...] | None = self.memo[key]
+        return result
+
+    def _options(self, name: str, arg: Any, depth: int) -> tuple[str, ...] | None:
         if name == "SUBPATTERN":
             return self.whole(arg[-1], depth + 1)
         if name == "BRANCH":
@@ -280,6 +304,13 @@ class _Literals:
 
     def runs(self, pattern: Any, depth: int = 0) -> list[tuple[str, ...]]:
         """Runs of text every match contains, each as a few alternatives."""
+        key = ("runs", id(pattern))
+        if key not in self.memo:
+            self.memo[key] = self._runs(pattern, depth)
+        result: list[tuple[str, ...]] = self.memo[key]
+        return result
+
+    def _runs(self, pattern: Any, depth: int) -> list[tuple[str, ...]]:
         runs: list[tuple[str, ...]] = []
         current: tuple[str, ...] = ("",)
         for op, arg in pattern:
@@ -352,13 +383,19 @@ def _local_flags(pattern: Any, depth: int = 0) -> bool:
 def regex_literals(source: str, flags: int) -> tuple[tuple[str, ...], ...]:
     """Prefilter clauses of a regex: for each, every match contains one of its literals.
 
-    Literals are casefolded; empty when the regex has no literal run.
+    Literals are casefolded; empty when the regex has no literal run (or does not parse).
     """
     try:
-        tree = _parser.parse(source, flags)
+        return _clauses(_parse(source, flags))
+    except RuleProblem:
+        return ()
+
+
+def _clauses(tree: Any) -> tuple[tuple[str, ...], ...]:
+    try:
         ignorecase = bool(tree.state.flags & re.IGNORECASE) or _local_flags(tree)
         runs = _Literals(ignorecase).runs(tree)
-    except (re.error, RecursionError, OverflowError):
+    except RecursionError:
         return ()
     clauses = (tuple(dict.fromkeys(x.casefold() for x in run)) for run in runs if all(run))
     return tuple(dict.fromkeys(clauses))

@@ -10,7 +10,7 @@ from typing import Any
 
 from watchkeeper.rules._ir import Part, ValueMatch, Wild
 from watchkeeper.rules._problem import RuleProblem
-from watchkeeper.rules._regex import compile_regex, regex_literals
+from watchkeeper.rules._regex import analyse_regex
 
 POSITION = ("contains", "startswith", "endswith")
 TRANSFORMS = ("windash", "base64", "base64offset")
@@ -197,8 +197,8 @@ def value_variants(value: Any, mods: tuple[str, ...]) -> tuple[ValueMatch, ...]:
         flags = 0
         for m in mods:
             flags |= RE_FLAGS.get(m, 0)
-        regex = compile_regex(raw, flags)
-        return (ValueMatch(kind="re", text=raw, regex=regex, required=regex_literals(raw, flags), raw=raw),)
+        regex, clauses = analyse_regex(raw, flags)
+        return (ValueMatch(kind="re", text=raw, regex=regex, required=clauses, raw=raw),)
     if kind == "cidr":
         try:
             network = ipaddress.ip_network(raw.strip(), strict=False)

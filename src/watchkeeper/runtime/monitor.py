@@ -25,7 +25,11 @@ One :class:`Monitor` serves every sandbox of the process (:meth:`Monitor.acquire
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
+import socket
+import struct
+import termios
 import threading
 import time
 from collections.abc import Sequence
@@ -218,6 +222,23 @@ class Monitor:
         paths = fs_paths if fs_paths is not None else sensitive_paths([box.spec.workdir])
         self.fs.watch(watch.sandbox_id, paths)
         self.resources.watch(watch.sandbox_id, box.cgroup)
+
+    def settle(self, sandbox_id: str, timeout: float = 0.5) -> None:
+        """Wait (at most ``timeout``) until the sandbox's captured packets have been read by its
+        network sensor, then until the dispatcher handled everything so far."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            net = self._nets.get(sandbox_id)
+        sock = getattr(net, "_sock", None)
+        while isinstance(sock, socket.socket) and time.monotonic() < deadline:
+            try:
+                queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))
+            except OSError:
+                break
+            if not queued[0]:
+                break
+            time.sleep(0.002)
+        self.dispatcher.barrier(max(0.05, deadline - time.monotonic()))
 
     def quiesce(self, sandbox_id: str) -> None:
         """Stop the sandbox's network sensor (its open flows are reported closed) and wait for

@@ -73,8 +73,8 @@ class ExecResult:
         stdout / stderr: The command's output (UTF-8, invalid bytes replaced).
         exit_code: The command's exit code; 128+N when a signal N ended it (137: killed);
             126 when the call was denied.
-        alerts: The alerts this call caused (attributed to its step and tool call) up to its
-            end; later alerts of its daemons appear in :meth:`Sandbox.alerts`.
+        alerts: The alerts this call caused: attributed to its step and tool call, raised
+            while it ran. Later alerts of its daemons appear in :meth:`Sandbox.alerts`.
         killed: True when watchkeeper stopped the command (a policy kill or end_episode, or the
             timeout).
         duration_s: Wall time of the call.
@@ -465,6 +465,7 @@ class Sandbox:
         else:
             in_r = devnull()
         collector = Collector([out_r, err_r], feed=feed)
+        mark = self._watch.alert_count() if self._watch is not None else 0
         self._step_started(step, tool_call_id, command)
         try:
             execution = self._spawn(argv, step, tool_call_id, in_r, out_w, err_w, env, cwd)
@@ -483,7 +484,8 @@ class Sandbox:
         code, killed, timed_out, frozen = self._wait(execution, timeout)
         collector.finish(0.05 if frozen else 0.2)
         self._step_ended(step, tool_call_id, code)
-        alerts = self._watch.alerts_of(step, tool_call_id) if self._watch is not None else ()
+        watch = self._watch
+        alerts = watch.alerts_of(step, tool_call_id, mark) if watch is not None else ()
         return ExecResult(
             stdout=collector.text(out_r),
             stderr=collector.text(err_r),
@@ -581,9 +583,11 @@ class Sandbox:
                 execution.wait(5.0)
                 break
         if self._monitor is not None and not frozen:
-            # the exit is handled after every earlier event and the responses to them
+            # the exit is handled after every earlier process event and the responses to them;
+            # packets still queued at the network sensor are read and handled too
             self._monitor.dispatcher.expect_exit(execution.pid).wait(_EXIT_WAIT_S)
             self._monitor.dispatcher.forget_exit(execution.pid)
+            self._monitor.settle(self.sandbox_id)
         contained = self.contained in ("kill", "end_episode")
         if frozen:
             return -1, False, False, True

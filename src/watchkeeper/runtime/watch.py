@@ -36,6 +36,7 @@ class Call:
 
 _MAX_CALLS = 256
 _SLACK_S = 0.1
+_SLACK_AFTER_S = 1.0  # sensor threads stamp events when they handle them, not at capture
 
 
 @dataclass(eq=False)
@@ -93,12 +94,14 @@ class Watch:
         return call
 
     def steps_at(self, ts: float) -> set[tuple[int | None, str]]:
-        """(step, tool call) of the exec calls running at ``ts`` (with a little slack)."""
+        """(step, tool call) of the exec calls running at ``ts``, with slack after their end
+        (an event stamped late may name two calls: the caller then attributes to neither)."""
         with self.lock:
             return {
                 (c.step, c.tool_call_id)
                 for c in self.calls
-                if c.started - _SLACK_S <= ts and (c.ended is None or ts <= c.ended + _SLACK_S)
+                if c.started - _SLACK_S <= ts
+                and (c.ended is None or ts <= c.ended + _SLACK_AFTER_S)
             }
 
     def first(self, key: tuple[object, ...] | None) -> bool:
@@ -117,9 +120,16 @@ class Watch:
         with self.lock:
             self.alerts.append(alert)
 
-    def alerts_of(self, step: int | None, tool_call_id: str) -> tuple[Alert, ...]:
-        """The alerts attributed to one step and tool call."""
+    def alert_count(self) -> int:
+        """How many alerts were recorded so far (a mark for :meth:`alerts_of`)."""
+        with self.lock:
+            return len(self.alerts)
+
+    def alerts_of(self, step: int | None, tool_call_id: str, since: int = 0) -> tuple[Alert, ...]:
+        """The alerts attributed to one step and tool call, recorded after mark ``since``."""
         with self.lock:
             return tuple(
-                a for a in self.alerts if a.step == step and a.tool_call_id == tool_call_id
+                a
+                for a in self.alerts[since:]
+                if a.step == step and a.tool_call_id == tool_call_id
             )

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from watchkeeper.attribution.external import ReadOptions, read_alerts
 from watchkeeper.errors import InputError, UnknownFormatError
@@ -60,3 +62,23 @@ def test_gzip_long_lines_and_binary(tmp_path: Path, read: Read) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage\x00\n" + line.encode())
     alerts, issues = read(binary, fmt="suricata")
     assert len(alerts) == 1 and issues[0].location.line == 1
+
+
+_HEADS = [
+    '{"timestamp":"2026-11-27T10:00:00Z","event_type":"alert","src_ip":"10.0.0.1",'
+    '"dest_ip":"10.0.0.2","proto":"TCP","alert":{"signature":"x"}}',
+    "#separator \\x09\n#fields\tts\tid.orig_h\tid.resp_h",
+    "Nov 27 10:00:00 h kernel: P: IN=a OUT= SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP SPT=1 DPT=2",
+    "ts,src_ip,dst_ip",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.sampled_from(_HEADS),
+       body=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200),
+                     max_size=8))
+def test_hostile_lines_never_crash(tmp_path: Path, head: str, body: list[str]) -> None:
+    path = tmp_path / "fuzz.log"
+    path.write_text("\n".join([head, *body]) + "\n", encoding="utf-8")
+    for item in read_alerts([path], options=ReadOptions(year=2026, boot_time=0.0)):
+        assert hasattr(item, "location") or isinstance(item.ts, float)
