@@ -2,7 +2,9 @@
 
 Runs a realistic benign mix and a malicious mix of tool calls through
 ``events_for_tool_call`` and reports calls/s on one core, next to a peer measured in the same
-run on the same command texts: ``shlex.split`` (a tokenizer that does far less). Usage::
+run on the same command texts: ``shlex.split`` (a tokenizer that does far less). "cold" clears
+the parse cache before every call (every command is new); "warm" lets repeated commands hit it.
+Rates are CPU time of this process (``time.process_time``). Usage::
 
     .venv/bin/python bench/extract_throughput.py [--seconds 2]
 """
@@ -13,6 +15,7 @@ import argparse
 import shlex
 import time
 
+import watchkeeper.audit.shell as shell_mod
 from watchkeeper.audit._context import TrajectoryContext
 from watchkeeper.audit.extract import events_for_tool_call
 from watchkeeper.trajectories import ToolCall, ToolKind
@@ -79,7 +82,7 @@ def _calls(shell: list[str], py: list[str], writes: list[tuple[str, str]]) -> li
     return calls
 
 
-def _run(calls: list[ToolCall], seconds: float) -> tuple[float, float]:
+def _run(calls: list[ToolCall], seconds: float, cold: bool) -> tuple[float, float]:
     n = 0
     events = 0
     start = time.process_time()
@@ -87,6 +90,8 @@ def _run(calls: list[ToolCall], seconds: float) -> tuple[float, float]:
     while time.process_time() < deadline:
         ctx = TrajectoryContext(episode_id="bench")
         for k, call in enumerate(calls):
+            if cold:
+                shell_mod._CACHE.clear()
             events += len(events_for_tool_call(call, ctx.for_step(k, call)))
         n += len(calls)
     elapsed = time.process_time() - start
@@ -116,10 +121,11 @@ def main() -> None:
         ("benign", _calls(BENIGN_SHELL * 4, BENIGN_PY, BENIGN_WRITE)),
         ("malicious", _calls(MALICIOUS_SHELL, MALICIOUS_PY, [])),
     ):
-        rate, per_call = _run(calls, args.seconds)
         peer = _peer(calls, args.seconds)
-        print(f"{label:9} {rate:10,.0f} calls/s  {per_call:5.1f} events/call  "
-              f"shlex.split peer {peer:10,.0f} calls/s  ratio {rate / peer:5.2f}")
+        for cache in ("cold", "warm"):
+            rate, per_call = _run(calls, args.seconds, cache == "cold")
+            print(f"{label:9} {cache} parse cache {rate:9,.0f} calls/s  {per_call:4.1f} events/call  "
+                  f"shlex.split peer {peer:9,.0f} calls/s  ratio {rate / peer:5.2f}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bubblewrap nftables iproute2 python3-venv procps)
+APT_PACKAGES=(bubblewrap nftables iproute2 python3-venv procps util-linux chromium)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${APT_PACKAGES[@]}"; do

@@ -103,11 +103,11 @@ _SHELL_CALL = re.compile(
 _BACKTICK = re.compile(r"`([^`\n]{2,2000})`")
 _QX = re.compile(r"\bqx\s*([{(\[/|!])(.{1,2000}?)[})\]/|!]")
 _IP_PORT = re.compile(
-    r"[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,})[\"']\s*[,:]\s*"
-    r"(\d{2,5})\b"
+    r"[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9][A-Za-z0-9.\-]{0,253}\.[A-Za-z]{2,63})[\"']\s*[,:]\s*"
+    r"[\"']?(\d{2,5})\b"
 )
-_PORT_IP = re.compile(r"\b(\d{2,5})\s*,\s*[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9.\-]+\.[A-Za-z]{2,})[\"']")
-_HOSTPORT_STR = re.compile(r"[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9][A-Za-z0-9.\-]*\.[A-Za-z]{2,}):(\d{2,5})[\"']")
+_PORT_IP = re.compile(r"\b(\d{2,5})\s*,\s*[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63})[\"']")
+_HOSTPORT_STR = re.compile(r"[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9][A-Za-z0-9.\-]{0,253}\.[A-Za-z]{2,63}):(\d{2,5})[\"']")
 _PERL_VAR = re.compile(r"\$(\w+)\s*=\s*[\"']?([\w.:\-/]+)[\"']?\s*;")
 _SOCKADDR = re.compile(r"sockaddr_in\(\s*\$?(\w+)\s*,\s*inet_aton\(\s*(?:\$(\w+)|[\"']([^\"']+)[\"'])")
 _DECODE_CALL = re.compile(

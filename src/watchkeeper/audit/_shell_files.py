@@ -126,7 +126,7 @@ def file_ops(name: str, argv: Argv) -> list[FileOp]:
     if name == "touch":
         return [FileOp("create", a) for a in _non_options(argv, "dtr", frozenset({"--date", "--reference"}))][:64]
     if name in DELETERS:
-        return [FileOp("delete", a) for a in _non_options(argv, "nsu" if name == "shred" else "")][:64]
+        return [FileOp("delete", a) for a in _non_options(argv, "ns" if name == "shred" else "")][:64]
     if name == "truncate":
         return [FileOp("write", a) for a in _non_options(argv, "sr", frozenset({"--size", "--reference"}))]
     if name in ("tar", "bsdtar"):

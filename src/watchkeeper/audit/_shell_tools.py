@@ -315,13 +315,10 @@ def _ssh(name: str, argv: Argv) -> list[Remote]:
     out: list[Remote] = []
     short = SSH_SHORT_ARG + ("M" if name == "autossh" else "") + ("P" if name == "sftp" else "")
     pos, opts = positional(argv, short, frozenset({"--ssh", "--port"}))
-    if name == "sftp" or name == "mosh":
+    if name in ("sftp", "mosh", "autossh"):
         hi = pos[0] if pos else -1
     else:
         hi = ssh_host_index(argv)
-        if name == "autossh" and hi > 0:
-            while hi < len(argv) and argv[hi] == "-M":
-                hi += 2
     if hi < 0 or hi >= len(argv):
         return out
     spec = argv[hi]

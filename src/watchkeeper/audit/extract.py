@@ -27,7 +27,7 @@ from watchkeeper.audit._shell_wrap import (
 )
 from watchkeeper.audit.decode import guess_language
 from watchkeeper.audit.pycode import Fact, analyze_python, analyze_tokens
-from watchkeeper.audit.shell import commands_from_argv, parse_script
+from watchkeeper.audit.shell import commands_from_argv, parse_cached, parse_script
 from watchkeeper.events import DnsEvent, Event, FileEvent, NetworkEvent, ProcessEvent
 from watchkeeper.trajectories import ToolCall, ToolKind
 
@@ -212,16 +212,19 @@ class _Emitter:
     def shell_text(self, text: str, *, root: bool) -> None:
         """Analyse a shell tool call's text."""
         ctx = self.ctx
-        script = parse_script(text, env=ctx.env or None)
+        if "$" in text:
+            script = parse_script(text, env=ctx.env or None)
+        else:
+            script = parse_cached(text)
         if script.truncated:
             self.truncated = True
         if script.degraded:
             self.degraded = True
         if script.env:
-            ctx.env = dict(script.env)
+            ctx.env.update(script.env)
         cmds = script.commands
         self.root_cl = _cap(f"{basename(self.root_image)} -c {text}")
-        if root and not (len(cmds) == 1 and not cmds[0].redirects):
+        if root and not all(c.pipe_len == 1 and not c.via and not c.redirects for c in cmds):
             self.process(image=self.root_image, command_line=self.root_cl,
                          argv=(basename(self.root_image), "-c", text), parent_image="",
                          parent_command_line="", via=(), span=(0, len(text)))
@@ -727,7 +730,7 @@ def _file_write(em: _Emitter, call: ToolCall) -> None:
         return
     resolved = ctx.resolve(path)
     label = f"content of {path}"
-    writer = new_command(argv=(call.name or "write",), span=(0, len(content)), via=(label,))
+    writer = new_command(argv=(call.name or "write",), span=(0, len(content)))
     if _CRON_PATH.search(resolved):
         _cron_lines(em, content, writer, 0, f"crontab {path}")
         return
@@ -771,7 +774,7 @@ def _analyse(call: ToolCall, ctx: TrajectoryContext) -> _Emitter:
                 em.file(activity="read", path=call.path, image="",
                         command_line=_cap(f"{call.name} {call.path}".strip()), span=(0, len(text)))
         elif text:
-            em.tokens(text, "text")
+            em.tokens(text, "args")
     except RecursionError:  # pragma: no cover - every level is depth-capped
         em.degraded = True
     return em

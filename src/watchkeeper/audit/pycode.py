@@ -140,52 +140,77 @@ class _Analyzer(ast.NodeVisitor):
     # -- driver -------------------------------------------------------------------------------
 
     def run(self, tree: ast.AST) -> list[Fact]:
-        nodes: list[ast.AST] = []
-        for node in ast.walk(tree):
-            self.budget.nodes += 1
-            if self.budget.nodes > _MAX_NODES:
-                break
-            nodes.append(node)
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                self._import(node)
+        by_type = _walk(tree, _MAX_NODES - self.budget.nodes)
+        self.budget.nodes += sum(len(v) for v in by_type.values())
+        for node in by_type.get(ast.Import, []) + by_type.get(ast.ImportFrom, []):
+            assert isinstance(node, (ast.Import, ast.ImportFrom))
+            self._import(node)
+        assigns = by_type.get(ast.Assign, [])
         assigned: dict[str, int] = {}
-        for node in nodes:
-            if isinstance(node, ast.Assign):
-                for t in node.targets:
-                    if isinstance(t, ast.Name):
-                        assigned[t.id] = assigned.get(t.id, 0) + 1
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
-                assigned[node.target.id] = assigned.get(node.target.id, 0) + 2
-        for node in nodes:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                t = node.targets[0]
-                if isinstance(t, ast.Name) and assigned.get(t.id) == 1:
-                    value = self.const(node.value)
-                    if value is not None:
-                        self.consts[t.id] = value
-                    else:
-                        self._bind(t.id, node.value)
-                elif isinstance(t, ast.Tuple) and isinstance(node.value, ast.Tuple):
-                    for tt, vv in zip(t.elts, node.value.elts, strict=False):
-                        if isinstance(tt, ast.Name) and assigned.get(tt.id) == 1:
-                            value = self.const(vv)
-                            if value is not None:
-                                self.consts[tt.id] = value
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                for item in node.items:
-                    if isinstance(item.optional_vars, ast.Name):
-                        self._bind(item.optional_vars.id, item.context_expr)
-        for node in nodes:
+        for node in assigns:
+            assert isinstance(node, ast.Assign)
+            for t in node.targets:
+                for name in _target_names(t):
+                    assigned[name] = assigned.get(name, 0) + 1
+        for node in by_type.get(ast.AnnAssign, []) + by_type.get(ast.AugAssign, []):
+            assert isinstance(node, (ast.AnnAssign, ast.AugAssign))
+            for name in _target_names(node.target):
+                assigned[name] = assigned.get(name, 0) + 2
+        for node in by_type.get(ast.For, []) + by_type.get(ast.AsyncFor, []):
+            assert isinstance(node, (ast.For, ast.AsyncFor))
+            for name in _target_names(node.target):
+                assigned[name] = assigned.get(name, 0) + 2
+        for node in assigns:
+            assert isinstance(node, ast.Assign)
+            if len(node.targets) != 1:
+                continue
+            t = node.targets[0]
+            if isinstance(t, ast.Name) and assigned.get(t.id) == 1:
+                value = self.const(node.value)
+                if value is not None:
+                    self.consts[t.id] = value
+                else:
+                    self._bind(t.id, node.value)
+            elif isinstance(t, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                for tt, vv in zip(t.elts, node.value.elts, strict=False):
+                    if isinstance(tt, ast.Name) and assigned.get(tt.id) == 1:
+                        value = self.const(vv)
+                        if value is not None:
+                            self.consts[tt.id] = value
+        for node in by_type.get(ast.With, []) + by_type.get(ast.AsyncWith, []):
+            assert isinstance(node, (ast.With, ast.AsyncWith))
+            for item in node.items:
+                if isinstance(item.optional_vars, ast.Name):
+                    self._bind(item.optional_vars.id, item.context_expr)
+        aliases = self.aliases
+        for node in by_type.get(ast.Call, []):
             if self.budget.facts >= MAX_FACTS:
                 break
-            if isinstance(node, ast.Call):
+            assert isinstance(node, ast.Call)
+            func = node.func
+            if isinstance(func, ast.Attribute):
+                short = func.attr
+            elif isinstance(func, ast.Name):
+                short = aliases.get(func.id, func.id).rpartition(".")[2]
+            else:
+                continue
+            if short in _INTERESTING or short.startswith(("exec", "spawn", "posix_spawn")):
                 self._call(node)
-            elif isinstance(node, ast.Attribute):
+        code = self.code
+        if "environ" in code:
+            for node in by_type.get(ast.Attribute, []):
+                assert isinstance(node, ast.Attribute)
                 self._attribute(node)
-            elif isinstance(node, (ast.While, ast.For)) and not self.has_hash_loop:
-                self._loop(node)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) > 8:
-                self._string(node, node.value)
+        if "hashlib" in code:
+            for node in by_type.get(ast.While, []) + by_type.get(ast.For, []):
+                assert isinstance(node, (ast.While, ast.For))
+                if not self.has_hash_loop:
+                    self._loop(node)
+        if "stratum+" in code or "/dev/tcp/" in code or "/dev/udp/" in code:
+            for node in by_type.get(ast.Constant, []):
+                assert isinstance(node, ast.Constant)
+                if isinstance(node.value, str) and len(node.value) > 8:
+                    self._string(node, node.value)
         if self.dup2_socket:
             self.facts = [
                 _with_detail(f, ("shape", "reverse-shell")) if f.kind == "connect" else f
@@ -426,8 +451,8 @@ class _Analyzer(ast.NodeVisitor):
                 return None
             if fn in ("pathlib.Path.home", "Path.home"):
                 return "~"
-            if isinstance(node.func, ast.Attribute) and node.func.attr in ("expanduser", "resolve",
-                                                                         "absolute"):
+            if (isinstance(node.func, ast.Attribute) and not fn.startswith("os.")
+                    and node.func.attr in ("expanduser", "resolve", "absolute")):
                 return self._path_of(node.func.value)
         value = self.const(node)
         return value if isinstance(value, str) else None
@@ -825,6 +850,63 @@ _ROT13 = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
     "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm",
 )
+
+
+_INTERESTING = frozenset({
+    "run", "call", "check_call", "check_output", "Popen", "system", "popen", "getoutput",
+    "getstatusoutput", "create_subprocess_exec", "create_subprocess_shell", "run_process", "popen2",
+    "popen3", "popen4", "spawn", "fexecve", "connect", "connect_ex", "sendto", "bind",
+    "gethostbyname", "gethostbyname_ex", "getaddrinfo", "resolve", "query", "get", "post", "put",
+    "patch", "delete", "head", "options", "request", "stream", "urlopen", "urlretrieve",
+    "download", "fetch", "Request", "open", "write", "writelines", "write_text", "write_bytes",
+    "read_text", "read_bytes", "touch", "unlink", "chmod", "rename", "replace", "symlink_to",
+    "rmdir", "copy", "copy2", "copyfile", "copytree", "copyfileobj", "move", "renames", "remove",
+    "rmtree", "removedirs", "chown", "lchmod", "symlink", "link", "listdir", "scandir", "walk",
+    "make_archive", "exec", "eval", "compile", "run_path", "execfile", "dup2", "memfd_create",
+    "syscall", "CDLL", "LoadLibrary", "PyDLL", "mmap", "print", "dict", "dumps", "str", "repr",
+    "pprint", "list", "sorted", "items", "getenv", "getenvb", "pop", "Telnet", "SMTP", "SMTP_SSL",
+    "FTP", "FTP_TLS", "POP3", "IMAP4", "IMAP4_SSL", "HTTPConnection", "HTTPSConnection",
+    "open_connection", "create_connection", "Redis", "MongoClient",
+})
+"""Call names (last attribute) worth resolving; other calls are skipped cheaply."""
+
+
+def _walk(tree: ast.AST, limit: int) -> dict[type, list[ast.AST]]:
+    """Every node under ``tree`` (at most ``limit``), grouped by node type."""
+    out: dict[type, list[ast.AST]] = {}
+    stack = [tree]
+    pop = stack.pop
+    push = stack.append
+    seen = 0
+    node_type = ast.AST
+    while stack and seen < limit:
+        node = pop()
+        seen += 1
+        t = type(node)
+        bucket = out.get(t)
+        if bucket is None:
+            out[t] = [node]
+        else:
+            bucket.append(node)
+        for name in node._fields:
+            v = getattr(node, name, None)
+            if v.__class__ is list:
+                for x in v:
+                    if isinstance(x, node_type):
+                        push(x)
+            elif isinstance(v, node_type):
+                push(v)
+    return out
+
+
+def _target_names(t: ast.AST) -> list[str]:
+    if isinstance(t, ast.Name):
+        return [t.id]
+    if isinstance(t, (ast.Tuple, ast.List)):
+        return [n for e in t.elts for n in _target_names(e)] if len(t.elts) < 64 else []
+    if isinstance(t, ast.Starred):
+        return _target_names(t.value)
+    return []
 
 
 def _zlib(data: bytes) -> bytes | None:

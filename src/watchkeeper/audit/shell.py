@@ -169,7 +169,8 @@ class _Parser:
         if not words:
             return True
         first = words[0]
-        if first in _RESERVED or "=" in first or (capture and first in FLOW_NAMES):
+        if first in _RESERVED or "=" in first or first in _DECLARE or first == "unset" or (
+                capture and first in FLOW_NAMES):
             return False
         o = lv.override
         if o is None:
@@ -206,34 +207,34 @@ class _Parser:
             if m.start() != pos:
                 return False, None
             pos = m.end()
-            if len(protos) >= MAX_COMMANDS:
-                self.truncated = True
-                pos = len(text)
-                break
-            w = m.group(2)
-            if w is not None:
+            g = m.lastindex
+            if g == 2:
+                w = m.group(2)
                 if pending is not None:
-                    op, fd, rs = pending
-                    redirs.append((op, fd, w, rs, m.start(2), pos))
+                    op, fd, rstart = pending
+                    redirs.append((op, fd, w, rstart, pos - len(w), pos))
                     pending = None
                 else:
                     if not words and (w in _RESERVED or "=" in w):
                         return False, None
-                    words.append((w, m.start(2), pos))
-                continue
-            r = m.group(1)
-            if r is not None:
+                    words.append((w, pos - len(w), pos))
+            elif g == 1:
                 if pending is not None:
                     return False, None
+                r = m.group(1)
                 op = r.lstrip("0123456789")
                 digits = r[: len(r) - len(op)]
-                pending = (op, int(digits[:6]) if digits else None, m.start(1))
-                continue
-            if pending is not None:
-                return False, None
-            protos.append((words, redirs))
-            seps.append(m.group(3))
-            words, redirs = [], []
+                pending = (op, int(digits[:6]) if digits else None, pos - len(r))
+            else:
+                if pending is not None:
+                    return False, None
+                protos.append((words, redirs))
+                seps.append(m.group(3))
+                words, redirs = [], []
+                if len(protos) >= MAX_COMMANDS:
+                    self.truncated = True
+                    pos = len(text)
+                    break
         if pending is not None or text[pos:].strip():
             return False, None
         protos.append((words, redirs))
@@ -256,6 +257,8 @@ class _Parser:
                 starts = ([ws[0][1]] if ws else []) + ([rs[0][3]] if rs else [])
                 ends = ([ws[-1][2]] if ws else []) + ([rs[-1][5]] if rs else [])
                 p.span = o if o is not None else (b + min(starts), b + max(ends))
+                if p.argv and (p.argv[0] in _DECLARE or p.argv[0] == "unset"):
+                    self._env_update(p)
                 pipeline.append(p)
             if sep in ("|", "|&"):
                 if pipeline:
@@ -411,6 +414,11 @@ class _Parser:
             starts.append(redirs[0].start)
             ends.append(max(r.end for r in redirs))
         p.span = lv.span(min(starts), max(ends))
+        self._env_update(p)
+        return p
+
+    def _env_update(self, p: _Proto) -> None:
+        """Follow assignments, ``export``/``declare``/``local``/``readonly`` and ``unset``."""
         if not p.argv:
             if p.assigns:
                 self.env.update(p.assigns)
@@ -422,7 +430,6 @@ class _Parser:
         elif p.argv[0] == "unset":
             for a in p.argv[1:]:
                 self.env.pop(a, None)
-        return p
 
     def _redirect(self, r: Op, lv: _Level, p: _Proto) -> Redirect:
         target = ""
@@ -781,6 +788,25 @@ def parse_script(
                        tuple(parser.env.items()))
 
 
+CACHE_SIZE = 4096
+"""Scripts kept by :func:`parse_cached` (agents repeat ``ls``, ``git status``, ``pytest``...)."""
+_CACHE: dict[str, ShellScript] = {}
+
+
+def parse_cached(text: str) -> ShellScript:
+    """:func:`parse_script` with no options, memoised for short scripts whose parse cannot
+    depend on variables (no ``$``). Results are immutable, so sharing them is safe."""
+    hit = _CACHE.get(text)
+    if hit is not None:
+        return hit
+    script = parse_script(text)
+    if len(text) <= 4096 and "$" not in text:
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[text] = script
+    return script
+
+
 def parse_shell(text: str, *, base: int = 0, env: Mapping[str, str] | None = None) -> list[SimpleCommand]:
     """The simple commands of a shell script, nested and decoded ones included, in order.
 
@@ -822,4 +848,4 @@ def commands_from_argv(
     return parser.out
 
 
-__all__ += ["script_env", "basename"]
+__all__ += ["CACHE_SIZE", "basename", "parse_cached", "script_env"]

@@ -99,6 +99,8 @@ class ReportModel:
     intel_missing: list[str]
     has_geo: bool
     sandbox_ids: list[str]
+    dest_intel: dict[int, HostIntel]
+    """Enrichment of each alert's destination, by alert index."""
 
     @property
     def worst(self) -> Severity | None:
@@ -190,6 +192,12 @@ def build(run: RunDir, intel: NetIntel) -> ReportModel:
     stamps = [t for t in stamps if math.isfinite(t) and t > 0]
     t0 = min(stamps) if stamps else 0.0
     t1 = max(stamps) if stamps else 1.0
+    dest_intel: dict[int, HostIntel] = {}
+    pairs: list[tuple[tuple[AlertRecord, ...], HostIntel]] = [(f.alerts, f.intel) for f in flows]
+    pairs += [(d.alerts, d.intel) for d in dns_rows]
+    for records, host_intel in pairs:
+        for record in records:
+            dest_intel.setdefault(record.index, host_intel)
     sandboxes = sorted({r.alert.sandbox_id for r in alerts if r.alert.sandbox_id}
                        | {f.flow.sandbox_id for f in flows if f.flow.sandbox_id})  # fmt: skip
     return ReportModel(
@@ -198,7 +206,7 @@ def build(run: RunDir, intel: NetIntel) -> ReportModel:
         unattributed=_tree(by_step.get(None, [])), flows=flows, flow_total=flow_total,
         dns=dns_rows, files=files, resources=resources, counts=counts, processes=processes,
         notes=notes, intel_sources=list(intel.sources), intel_missing=list(intel.missing),
-        has_geo=intel.has_geo, sandbox_ids=sandboxes,
+        has_geo=intel.has_geo, sandbox_ids=sandboxes, dest_intel=dest_intel,
     )  # fmt: skip
 
 

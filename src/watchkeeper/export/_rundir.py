@@ -15,7 +15,7 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import duckdb
 
 from watchkeeper.alerts import Alert, Evidence, Severity
 from watchkeeper.errors import InputError, Location
-from watchkeeper.events import DnsEvent, Event, NetworkEvent, event_from_dict
+from watchkeeper.events import EVENT_TYPES, DnsEvent, Event, NetworkEvent
 from watchkeeper.store import FILENAME, DuckReader
 
 ALERTS_FILENAME = "alerts.jsonl"
@@ -558,42 +558,57 @@ def alert_from_dict(data: dict[str, Any], warn: Any = None) -> Alert:
 
 
 def checked_event(data: dict[str, Any]) -> Event:
-    """``event_from_dict`` plus a check that every field has its declared type.
+    """Like ``event_from_dict``, and every field must have its declared type.
 
     Raises:
         KeyError: unknown category.
         TypeError: a field of the wrong type (the store's JSON is untrusted input).
     """
-    event = event_from_dict(data)
-    for spec in dataclasses.fields(event):
-        value = getattr(event, spec.name)
-        if not _type_ok(str(spec.type), value):
-            raise TypeError(f"field {spec.name!r} is not {spec.type}")
-    return event
+    cls = EVENT_TYPES[data["category"]]
+    checks = _checks(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        check = checks.get(key)
+        if check is None:
+            continue
+        if isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if not check(value):
+            raise TypeError(f"field {key!r} has the wrong type")
+        kwargs[key] = value
+    return cls(**kwargs)
 
 
-def _type_ok(kind: str, value: Any) -> bool:
+_CHECKS: dict[type, dict[str, Callable[[Any], bool]]] = {}
+
+
+def _checks(cls: type) -> dict[str, Callable[[Any], bool]]:
+    found = _CHECKS.get(cls)
+    if found is None:
+        found = _CHECKS[cls] = {
+            f.name: _checker(str(f.type)) for f in dataclasses.fields(cls) if f.init
+        }
+    return found
+
+
+def _checker(kind: str) -> Callable[[Any], bool]:
     if kind.endswith(" | None"):
-        return value is None or _type_ok(kind[: -len(" | None")], value)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if kind == "tuple[str, ...]":
-        return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
-    if kind == "tuple[int, int]":
-        return (isinstance(value, tuple) and len(value) == 2
-                and all(_type_ok("int", v) for v in value))  # fmt: skip
-    if kind == "tuple[tuple[str, str], ...]":
-        return isinstance(value, tuple) and all(
-            isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v)
-            for v in value
-        )
-    return True
+        inner = _checker(kind[: -len(" | None")])
+        return lambda v: v is None or inner(v)
+    simple: dict[str, Callable[[Any], bool]] = {
+        "str": lambda v: isinstance(v, str),
+        "bool": lambda v: isinstance(v, bool),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: (isinstance(v, int | float) and not isinstance(v, bool)
+                            and math.isfinite(v)),
+        "tuple[str, ...]": lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v),
+        "tuple[int, int]": lambda v: (isinstance(v, tuple) and len(v) == 2 and all(
+            isinstance(x, int) and not isinstance(x, bool) for x in v)),
+        "tuple[tuple[str, str], ...]": lambda v: isinstance(v, tuple) and all(
+            isinstance(x, tuple) and len(x) == 2 and all(isinstance(y, str) for y in x)
+            for x in v),
+    }  # fmt: skip
+    return simple.get(kind, lambda v: True)
 
 
 def derived_columns(alert: Alert) -> tuple[int | None, str, str, str]:

@@ -123,21 +123,30 @@ class MispExporter:
             return str(uuid.uuid5(NAMESPACE, "|".join(str(k) for k in (run_id, *key))))
 
         observables = collect(alerts, flows, intel)
+        done_attrs: set[str] = set()
         for obs in observables:
-            self._attributes(event, obs, uid)
-        ports = sorted({o.port for o in observables if o.is_destination and o.port is not None})
-        for port in ports:
-            named = [r for o in observables if o.port == port for r in o.alerts]
+            self._attributes(event, obs, uid, done_attrs)
+        by_port: dict[int, list[AlertRecord]] = {}
+        for o in observables:
+            if o.is_destination and o.port is not None:
+                by_port.setdefault(o.port, []).extend(o.alerts)
+        for port in sorted(by_port):
+            named = by_port[port]
             attr = event.add_attribute(
                 "port", str(port), category="Network activity", to_ids=False,
                 comment=_comment(_unique(named), "destination port"), uuid=uid("port", port),
             )  # fmt: skip
             self._tag(attr, named)
         done: set[tuple[str, int | None]] = set()
+        flow_index: dict[tuple[str, int | None], list[FlowRecord]] = {}
+        for flow in flows:
+            for host in {flow.dst_ip, flow.dst_hostname.lower()} - {""}:
+                flow_index.setdefault((host, flow.dst_port), []).append(flow)
         # names first, so the connection object carries the host name with the address
         for obs in sorted(observables, key=lambda o: o.kind != "domain-name"):
             if obs.is_destination and obs.port is not None:
-                self._connection(pymisp, event, obs, flows, intel, uid, done)
+                match = flow_index.get((obs.value, obs.port), [])
+                self._connection(pymisp, event, obs, match, intel, uid, done)
         seen: set[tuple[int | None, str]] = set()
         for r in alerts:
             if r.cmdline and (r.pid, r.cmdline) not in seen:
@@ -145,7 +154,7 @@ class MispExporter:
                 self._process(pymisp, event, r, uid)
         return event
 
-    def _attributes(self, event: Any, obs: Observable, uid: Any) -> None:
+    def _attributes(self, event: Any, obs: Observable, uid: Any, done: set[str]) -> None:
         roles = ", ".join(ROLES[r].lower() for r in obs.roles)
         extra = f"{obs.label()} ({roles})" if roles else ""
         comment = _comment(obs.alerts, extra)
@@ -164,8 +173,9 @@ class MispExporter:
         if obs.kind == "process":
             comment = _comment(obs.alerts, "command line")
         key = ("attr", kind, obs.value)
-        if any(a.uuid == uid(*key) for a in event.attributes):
+        if uid(*key) in done:
             return  # the same value on another port: one attribute
+        done.add(uid(*key))
         extra_times: dict[str, Any] = {}
         if obs.first_seen > 0:
             extra_times["first_seen"] = datetime.fromtimestamp(obs.first_seen, UTC)
@@ -178,11 +188,9 @@ class MispExporter:
         for tid in techniques([t for r in records for t in r.alert.attack]):
             attr.add_tag(galaxy_tag(tid))
 
-    def _connection(self, pymisp: Any, event: Any, obs: Observable, flows: list[FlowRecord],
+    def _connection(self, pymisp: Any, event: Any, obs: Observable, match: list[FlowRecord],
                     intel: NetIntel, uid: Any, done: set[tuple[str, int | None]]) -> None:  # fmt: skip
-        """One network-connection object per destination address and port."""
-        match = [f for f in flows if f.dst_port == obs.port and obs.value in
-                 (f.dst_ip, f.dst_hostname.lower())]  # fmt: skip
+        """One network-connection object per destination address and port (``match``: its flows)."""
         addresses = {f.dst_ip for f in match if f.dst_ip} | set(obs.resolved)
         if obs.kind != "domain-name":
             addresses.add(obs.value)

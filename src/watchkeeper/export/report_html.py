@@ -396,7 +396,7 @@ def _alert_card(m: ReportModel, r: AlertRecord) -> str:
     if r.cmdline:
         rows.append(("Command line", f'<pre class="cmd">{esc(r.cmdline, CMD_LIMIT)}</pre>'))
     if r.destination:
-        dest_intel = _dest_intel(m, r)
+        dest_intel = m.dest_intel.get(r.index)
         rows.append(("Destination", f"<code>{esc(r.destination, 300)}</code> "
                                     f"{_intel_chips(dest_intel)}"))  # fmt: skip
     if r.sha256:
@@ -432,16 +432,6 @@ def _alert_card(m: ReportModel, r: AlertRecord) -> str:
         f'<div class="sub">{" &middot; ".join(sub)}</div>{desc}'
         f'<dl class="kv">{kv}</dl>{evidence}</article>'
     )
-
-
-def _dest_intel(m: ReportModel, r: AlertRecord) -> HostIntel | None:
-    for row in m.flows:
-        if any(x.index == r.index for x in row.alerts):
-            return row.intel
-    for d in m.dns:
-        if any(x.index == r.index for x in d.alerts):
-            return d.intel
-    return None
 
 
 def _event_summary(event: Event, t0: float) -> str:

@@ -201,8 +201,12 @@ class StixExporter:
         observables = collect(alerts, run.flows(), intel)
         scos = _Scos(stix2, b)
         observed: dict[int, Any] = {}
+        by_alert: dict[int, list[Observable]] = {}
+        for obs in observables:
+            for named in obs.alerts:
+                by_alert.setdefault(named.index, []).append(obs)
         for record in alerts:
-            refs = scos.refs_for(record, [o for o in observables if record in o.alerts])
+            refs = scos.refs_for(record, by_alert.get(record.index, []))
             if not refs:
                 continue
             when = _ts(record.alert.ts) if record.alert.ts > 0 else first
@@ -217,7 +221,7 @@ class StixExporter:
             pattern = pattern_of(obs)
             if pattern is None:
                 continue
-            if not _pattern_ok(pattern):
+            if obs.kind in ("url", "process") and not _pattern_ok(pattern):  # free text
                 self.skipped.append(f"{obs.kind} {obs.value[:80]!r}: not a valid STIX pattern")
                 continue
             indicator = indicators.get(pattern)

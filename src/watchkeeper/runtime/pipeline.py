@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from watchkeeper.alerts import Alert
 from watchkeeper.attribution.lineage import Lineage
+from watchkeeper.canary.detector import RULE_IDS as CANARY_IDS
 from watchkeeper.detect import Engine
 from watchkeeper.detect.detectors import FanoutConfig, network_detectors
 from watchkeeper.detect.detectors import cpu as cpu_mod
@@ -52,6 +54,7 @@ DETECTOR_IDS: tuple[str, ...] = (
     "detector:gpu-ungranted",
     "detector:gpu-undeclared",
     "detector:gpu-mining-profile",
+    *CANARY_IDS,
     RULE_SENSOR_LOSS,
     RULE_SENSOR_FAILED,
 )
@@ -83,6 +86,14 @@ def known_rule_ids(ruleset: RuleSet) -> set[str]:
     return {r.id for r in ruleset.rules} | set(DETECTOR_IDS)
 
 
+class Detector(Protocol):
+    """A stateful detector: one event in, its alerts out (canaries, plugins)."""
+
+    def observe(self, event: Event) -> list[Alert]:
+        """Alerts for one event."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     """Per-sandbox detector settings.
@@ -93,6 +104,7 @@ class PipelineConfig:
         exfil_allow: Destinations uploads may go to without counting as exfiltration.
         canaries: Exact paths of planted canary files.
         fanout: Fan-out thresholds (None: the detector's defaults).
+        detectors: Extra detectors run on every event (the canary detector).
     """
 
     declared_workload: tuple[str, ...] = ()
@@ -100,6 +112,7 @@ class PipelineConfig:
     exfil_allow: tuple[str, ...] = ()
     canaries: tuple[str, ...] = ()
     fanout: FanoutConfig | None = None
+    detectors: tuple[Detector, ...] = ()
 
 
 class Pipeline:
@@ -119,6 +132,7 @@ class Pipeline:
         self.cpu = CpuDetector(
             declared_images=config.declared_workload, ancestry=lineage.ancestors
         )
+        self.extra = config.detectors
 
     def detect(self, item: Event | ResourceSample) -> list[Alert]:
         """Alerts for one event or resource sample."""
@@ -132,6 +146,8 @@ class Pipeline:
             alerts += self.revshell.observe(item)
         if item.category in ("file_event", "network_connection"):
             alerts += self.exfil.observe(item)
+        for detector in self.extra:
+            alerts += detector.observe(item)
         return alerts
 
     def tick(self) -> list[Alert]:
