@@ -555,3 +555,35 @@ def test_fuzz_tool_calls(text: str, kind: ToolKind) -> None:
     ctx = TrajectoryContext()
     run(text, kind, ctx=ctx, path="/tmp/x.sh")
     run("./x.sh; bash /tmp/x.sh", ctx=ctx)
+
+
+_PY_ID = b64('import os;os.system("id")')
+_PL_WHOAMI = b64('system("whoami")')
+_PY_HOST = b64('import os; os.system("hostname")')
+ONE_LINER_PAYLOADS = [
+    (f"python3 -c \"import base64;exec(base64.b64decode('{_PY_ID}'))\"", ("/usr/bin/id", "id")),
+    (f"perl -e 'use MIME::Base64;eval(decode_base64(\"{_PL_WHOAMI}\"))'", ("/usr/bin/whoami", "whoami")),
+    ("cat <<'EOF' | python3\nimport os\nos.system('uname -a')\nEOF", ("/usr/bin/uname", "uname -a")),
+    (f"echo {_PY_HOST} | base64 -d | python3", ("/usr/bin/hostname", "hostname")),
+    ("node -e \"require('child_process').execSync('id -u')\"", ("/usr/bin/id", "id -u")),
+    ("php -r 'system(\"ls /root\");'", ("/usr/bin/ls", "ls /root")),
+    ("awk 'BEGIN{system(\"cat /etc/shadow\")}'", ("/usr/bin/cat", "cat /etc/shadow")),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ONE_LINER_PAYLOADS)
+def test_one_liner_payloads(text: str, expected: tuple[str, str]) -> None:
+    assert expected in procs(run(text))
+
+
+def test_python_heredoc_spans_are_exact() -> None:
+    text = "python3 - <<'EOF'\nimport os\nos.system('curl http://h.example/x')\nEOF"
+    events = run(text)
+    curl = next(e for e in events if isinstance(e, ProcessEvent) and e.image == "/usr/bin/curl")
+    assert text[slice(*curl.span)] == "curl http://h.example/x"
+    assert curl.via == ("heredoc | python3", "os.system", "sh -c")
+
+
+def test_awk_files_and_find_placeholders() -> None:
+    assert ("read", "/etc/passwd") in files(run("awk -F: '{print $1}' /etc/passwd"))
+    assert files(run("find . -name '*.py' -exec grep -l foo {} +")) == []

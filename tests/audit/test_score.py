@@ -99,8 +99,8 @@ def test_score_accepts_raw_chat_messages() -> None:
 def test_user_rules_only() -> None:
     import textwrap
 
-    from watchkeeper.rules import parse_rules
     from watchkeeper.detect import Engine
+    from watchkeeper.rules import parse_rules
 
     rs = parse_rules(textwrap.dedent("""
         title: Touch marker

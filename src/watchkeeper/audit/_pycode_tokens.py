@@ -195,7 +195,7 @@ def analyze_tokens(
         for m in _SOCKADDR.finditer(code):
             port_s = pvars.get(m.group(1), m.group(1)) or ""
             host = (pvars.get(m.group(2), "") if m.group(2) else m.group(3)) or ""
-            if port_s.isdigit() and host:
+            if port_s.isascii() and port_s.isdigit() and host:
                 add(Fact("connect", at(m.start(), m.end()), api="sockaddr_in", host=host, port=int(port_s)))
         for rx in (_IP_PORT, _HOSTPORT_STR):
             for m in rx.finditer(code):
@@ -255,7 +255,7 @@ def _host_port(url: str) -> tuple[str, int | None]:
         port_s = tail.lstrip(":")
     else:
         host, _, port_s = hostport.rpartition(":") if hostport.count(":") == 1 else (hostport, "", "")
-    return host, int(port_s) if port_s.isdigit() and len(port_s) <= 5 else None
+    return host, int(port_s) if port_s.isascii() and port_s.isdigit() and len(port_s) <= 5 else None
 
 
 def replace_via(f: Fact, via: tuple[str, ...]) -> Fact:

@@ -8,9 +8,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from watchkeeper.alerts import Severity
+from watchkeeper.audit._context import TrajectoryContext
 from watchkeeper.audit._verdict import Finding, Verdict, risk_of
 from watchkeeper.audit.extract import events_for_tool_call
-from watchkeeper.audit._context import TrajectoryContext
 from watchkeeper.detect import Engine
 from watchkeeper.rules import BUILTIN_PREFIX, RuleIssue, SigmaRule, load_rules
 from watchkeeper.trajectories import Trajectory

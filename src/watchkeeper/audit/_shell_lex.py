@@ -141,7 +141,7 @@ class Lexer:
                 if w is not None:
                     start = m.start(1)
                     i = m.end()
-                    if i < n and text[i] in "<>" and w.isdigit() and not text.startswith("(", i + 1):
+                    if i < n and text[i] in "<>" and w.isascii() and w.isdigit() and not text.startswith("(", i + 1):
                         i = self._redirect(start, i, int(w[:6]), toks)
                     elif w == "[[" and not self.dbl_fail:
                         i = self._dbl_bracket(start, i, toks, w)
@@ -194,7 +194,7 @@ class Lexer:
                 if w.end == w.start:  # a character no rule takes: keep it as a word
                     i += 1
                     w = Word(w.start, i, text[w.start : i], None, False)
-            if i < n and text[i] in "<>" and w.parts is None and not w.quoted and w.value.isdigit():
+            if i < n and text[i] in "<>" and w.parts is None and not w.quoted and w.value.isascii() and w.value.isdigit():
                 if not text.startswith("(", i + 1):
                     i = self._redirect(w.start, i, int(w.value[:6]), toks)
                     continue

@@ -156,6 +156,14 @@ class ShellScript:
     degraded: bool = False
     env: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def compound(self) -> bool:
+        """More than a list of plain commands: a pipeline, redirection, substitution or nesting."""
+        for c in self.commands:
+            if c.pipe_len != 1 or c.via or c.redirects:
+                return True
+        return False
+
 
 def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     """A keyword-only constructor for a frozen, slotted dataclass that sets the slots directly.

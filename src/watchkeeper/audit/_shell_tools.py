@@ -43,7 +43,7 @@ def ip_range(target: str) -> bool:
 
 def port_of(text: str) -> int | None:
     """A TCP/UDP port number, or None."""
-    if text.isdigit() and len(text) <= 5:
+    if text.isascii() and text.isdigit() and len(text) <= 5:
         port = int(text)
         return port if port <= 65535 else None
     return None

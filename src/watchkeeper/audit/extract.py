@@ -55,6 +55,9 @@ _SBIN = frozenset({
     "xtables-legacy-multi", "update-ca-certificates", "arping", "ifconfig", "route",
 })
 _IMAGE_CACHE: dict[str, str] = {}
+_DIR_CHANGERS = frozenset({"cd", "pushd", "popd"})
+_INTERPRETER_PREFIXES = ("python", "pypy", "perl", "ruby", "php", "lua", "node", "nodejs", "awk",
+                         "gawk", "mawk", "nawk", "deno", "tclsh", "jruby")
 _FETCHERS = frozenset({"curl", "wget", "wget2", "http", "https", "xh", "xhs", "httpie", "aria2c",
                        "lynx", "links", "w3m", "fetch"})
 _SSHES = frozenset({"ssh", "scp", "sftp", "rsync", "autossh", "sshfs", "mosh"})
@@ -147,7 +150,8 @@ class _Emitter:
     def process(self, *, image: str, command_line: str, argv: tuple[str, ...], parent_image: str,
                 parent_command_line: str, via: tuple[str, ...], span: tuple[int, int],
                 user: str = "") -> None:
-        if self.full():
+        if len(self.events) >= MAX_EVENTS:
+            self.truncated = True
             return
         ctx = self.ctx
         self.events.append(_make_process(
@@ -195,7 +199,7 @@ class _Emitter:
 
     def file(self, *, activity: str, path: str, image: str, command_line: str,
              span: tuple[int, int], content: str = "") -> None:
-        if self.full() or not path:
+        if self.full() or not path or path == "{}":
             return
         ctx = self.ctx
         if len(content) > CONTENT_HEAD:
@@ -223,15 +227,20 @@ class _Emitter:
         if script.env:
             ctx.env.update(script.env)
         cmds = script.commands
-        self.root_cl = _cap(f"{basename(self.root_image)} -c {text}")
-        if root and not all(c.pipe_len == 1 and not c.via and not c.redirects for c in cmds):
+        shell = self.root_image.rpartition("/")[2]
+        root_cl = f"{shell} -c {text}"
+        self.root_cl = root_cl if len(root_cl) <= MAX_FIELD else root_cl[:MAX_FIELD]
+        if root and script.compound:
             self.process(image=self.root_image, command_line=self.root_cl,
-                         argv=(basename(self.root_image), "-c", text), parent_image="",
+                         argv=(shell, "-c", text), parent_image="",
                          parent_command_line="", via=(), span=(0, len(text)))
+        command = self.command
+        events = self.events
         for cmd in cmds:
-            if self.full():
+            if len(events) >= MAX_EVENTS:
+                self.truncated = True
                 return
-            self.command(cmd, 0)
+            command(cmd, 0)
         if not cmds and text.strip():
             self.tokens(text, "text")
 
@@ -245,7 +254,9 @@ class _Emitter:
         """Events of one simple command (its nested commands come as their own commands)."""
         argv = cmd.argv
         ctx = self.ctx
-        cl = _cap(cmd.command_line())
+        cl = cmd.command_line()
+        if len(cl) > MAX_FIELD:
+            cl = cl[:MAX_FIELD]
         if not argv:
             if cmd.redirects:
                 shell_img = image_of(cmd.interpreter, ctx.cwd) if cmd.interpreter else self.root_image
@@ -255,13 +266,17 @@ class _Emitter:
         prog = argv[0]
         name = prog.rpartition("/")[2] if "/" in prog else prog
         image = image_of(prog, ctx.cwd)
-        pimg, pcl = self.parent_of(cmd)
+        if cmd.parent is None:
+            pimg, pcl = self.root_image, self.root_cl
+        else:
+            pimg, pcl = self.parent_of(cmd)
         self.process(image=image, command_line=cl, argv=argv, parent_image=pimg,
                      parent_command_line=pcl, via=cmd.via, span=cmd.span, user=cmd.user)
-        if name in ("cd", "pushd") and not cmd.via and cmd.pipe_len == 1:
-            ctx.chdir(argv[1] if len(argv) > 1 else "~")
-        elif name == "popd" and not cmd.via:
-            ctx.cwd = ""
+        if name in _DIR_CHANGERS and not cmd.via:
+            if name == "popd":
+                ctx.cwd = ""
+            elif cmd.pipe_len == 1:
+                ctx.chdir(argv[1] if len(argv) > 1 else "~")
         if cmd.redirects:
             shell_img = image_of(cmd.interpreter, ctx.cwd) if cmd.interpreter else self.root_image
             for r in cmd.redirects:
@@ -269,9 +284,10 @@ class _Emitter:
         handler = _HANDLERS.get(name)
         if handler is not None:
             handler(self, cmd, name, image, cl, depth)
-        elif name.startswith(("python", "pypy", "perl", "ruby", "php", "lua", "node", "nodejs",
-                              "awk", "gawk", "mawk", "nawk", "deno", "tclsh", "jruby")):
+        elif name.startswith(_INTERPRETER_PREFIXES):
             self.interpreter(cmd, name, image, cl, depth)
+            if name in ("awk", "gawk", "mawk", "nawk"):
+                _h_files(self, cmd, name, image, cl, depth)
         elif "/" in prog:
             self.run_file(cmd, prog, "", depth, image)
         if "stratum" in cl:

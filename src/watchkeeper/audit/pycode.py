@@ -645,7 +645,7 @@ class _Analyzer(ast.NodeVisitor):
             return
         if not isinstance(host, str) or not host:
             return
-        if isinstance(port, str) and port.isdigit():
+        if isinstance(port, str) and port.isascii() and port.isdigit():
             port = int(port)
         if not isinstance(port, int):
             port = default_port

@@ -65,6 +65,7 @@ class CanaryKit:
 
     def start(self, host_addr: str, sink: Sink) -> None:
         """Start the HTTP listener on ``host_addr``; each hit becomes an event for ``sink``."""
+        self.detector().resolvers.add(host_addr)  # the sandbox's forwarder reports queries
         port = self.config.http_port
         if port is None or self.http is not None:
             return

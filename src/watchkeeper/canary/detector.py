@@ -50,13 +50,18 @@ class CanaryDetector:
     Args:
         registry: The planted tokens.
         dedup_s: Repeats within this many seconds are folded.
+        resolvers: Addresses of DNS forwarders that report their queries themselves (with the
+            asking process); the packet sensor's copies of those queries are skipped.
     """
 
     name = "canary"
 
-    def __init__(self, registry: CanaryRegistry, dedup_s: float = 30.0) -> None:
+    def __init__(
+        self, registry: CanaryRegistry, dedup_s: float = 30.0, resolvers: Iterable[str] = ()
+    ) -> None:
         self.registry = registry
         self.dedup_s = dedup_s
+        self.resolvers = set(resolvers)
         self._seen: OrderedDict[tuple[object, ...], float] = OrderedDict()
 
     def observe(self, event: Event) -> list[Alert]:
@@ -159,6 +164,8 @@ class CanaryDetector:
         )]  # fmt: skip
 
     def _dns(self, event: DnsEvent) -> list[Alert]:
+        if event.source == "net" and {event.dst_ip, event.src_ip} & self.resolvers:
+            return []  # the forwarder reports this query itself, with the process
         name = event.query_name
         alerts: list[Alert] = []
         if self.registry.in_zone(name):

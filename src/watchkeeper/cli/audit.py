@@ -11,8 +11,8 @@ import click
 
 from watchkeeper.alerts import Severity
 from watchkeeper.audit import Auditor, Verdict
-from watchkeeper.audit._outputs import VerdictWriter, open_writer
 from watchkeeper.audit._keepclean import write_clean_copy
+from watchkeeper.audit._outputs import VerdictWriter, open_writer
 from watchkeeper.errors import InputError
 from watchkeeper.trajectories import ReadIssue, read_trajectories
 

@@ -26,6 +26,7 @@ from watchkeeper.rules._eval import Lowered, Pred, lower
 from watchkeeper.rules._explain import explain
 from watchkeeper.rules._prefilter import required_clauses
 
+
 @dataclass(frozen=True, slots=True)
 class RuleMatch:
     """A rule that matched an event, with the evidence for it.

@@ -22,9 +22,11 @@ from watchkeeper.rules._ir import (
     Not,
     Part,
     Ref,
+    Selection,
     ValueMatch,
     Wild,
 )
+from watchkeeper.rules._regex import RuleRegex, combine
 
 Check = Callable[[str, str], bool]
 """``check(original, folded)`` for a present (non-empty) value."""
@@ -192,6 +194,7 @@ def _any_check(values: Sequence[ValueMatch]) -> Check:
     suffix: dict[bool, list[str]] = {False: [], True: []}
     infix: dict[bool, list[str]] = {False: [], True: []}
     checks: list[Check] = []
+    linear: list[RuleRegex] = []
     for vm in values:
         if vm.kind == "eq":
             eq[vm.cased].add(vm.text)
@@ -205,8 +208,16 @@ def _any_check(values: Sequence[ValueMatch]) -> Check:
             return _const_check(True)
         elif vm.kind in ("null", "exists"):
             continue
+        elif vm.kind == "re" and vm.regex is not None and vm.regex.engine == "re2":
+            linear.append(vm.regex)
         else:
             checks.append(value_check(vm))
+    joined = combine(linear)
+    if joined is not None:
+        test = joined.test
+        checks.append(lambda o, f: test(o))
+    else:
+        checks.extend(value_check(ValueMatch(kind="re", regex=r)) for r in linear)
     for cased in (False, True):
         checks[:0] = _literal_checks(
             frozenset(eq[cased]),
@@ -403,9 +414,46 @@ class Lowered:
     condition: Cond
 
 
+_VALUE_COST = {"glob": 3, "cidr": 6, "lt": 3, "lte": 3, "gt": 3, "gte": 3, "fieldref": 2}
+
+
+def _value_cost(vm: ValueMatch) -> int:
+    if vm.kind == "re":
+        return 12 if vm.regex is not None and vm.regex.engine == "re2" else 4
+    return _VALUE_COST.get(vm.kind, 0)
+
+
+def item_cost(item: FieldItem, keyword_slots: int) -> int:
+    """A rough cost of evaluating an item: literal groups are cheap, regexes dear."""
+    cost = 1 + sum(_value_cost(v) for group in item.values for v in group)
+    return cost * (keyword_slots if item.field is None else 1)
+
+
+def _pure_regex(sel: Selection, slots: Mapping[str, int]) -> tuple[int, list[RuleRegex]] | None:
+    """(slot, regexes) when a selection is one field matched by any of some RE2 regexes."""
+    if len(sel.alternatives) != 1 or len(sel.alternatives[0]) != 1:
+        return None
+    (item,) = sel.alternatives[0]
+    if item.field is None or not item.available or (item.all and len(item.values) > 1):
+        return None
+    values = [v for group in item.values for v in group]
+    if not all(v.kind == "re" and v.regex is not None and v.regex.engine == "re2" for v in values):
+        return None
+    slot = slots.get(item.field)
+    if slot is None:
+        return None
+    return slot, [v.regex for v in values if v.regex is not None]
+
+
 def lower(det: Detection, slots: Mapping[str, int], keyword_slots: Sequence[int]) -> Lowered:
-    """Lower ``det`` onto the slot numbering ``slots`` (Sigma field -> slot index)."""
+    """Lower ``det`` onto the slot numbering ``slots`` (Sigma field -> slot index).
+
+    ANDs evaluate their cheaper parts first; an OR of selections that each test one field
+    with RE2 regexes tests that field once with the regexes combined.
+    """
     lowered: dict[str, LoweredSelection] = {}
+    costs: dict[str, int] = {}
+    nkw = len(keyword_slots)
     for sel in det.selections:
         alts = tuple(
             tuple(
@@ -422,8 +470,18 @@ def lower(det: Detection, slots: Mapping[str, int], keyword_slots: Sequence[int]
             )
             for alt in sel.alternatives
         )
-        pred = _or([_and([x.pred for x in alt]) for alt in alts])
+        ordered = [sorted(alt, key=lambda x: item_cost(x.item, nkw)) for alt in alts]
+        pred = _or([_and([x.pred for x in alt]) for alt in ordered])
         lowered[sel.name] = LoweredSelection(pred, alts)
+        costs[sel.name] = sum(item_cost(i, nkw) for alt in sel.alternatives for i in alt)
+    by_name = {sel.name: sel for sel in det.selections}
+
+    def cost(node: Cond) -> int:
+        if isinstance(node, Ref):
+            return costs[node.name]
+        if isinstance(node, Not):
+            return cost(node.child)
+        return sum(cost(c) for c in node.children)
 
     def build(node: Cond) -> Pred:
         if isinstance(node, Ref):
@@ -431,8 +489,28 @@ def lower(det: Detection, slots: Mapping[str, int], keyword_slots: Sequence[int]
         if isinstance(node, Not):
             inner = build(node.child)
             return lambda o, lo: not inner(o, lo)
+        children = sorted(node.children, key=cost)
         if isinstance(node, And):
-            return _and([build(c) for c in node.children])
-        return _or([build(c) for c in node.children])
+            return _and([build(c) for c in children])
+        preds: list[Pred] = []
+        regexes: dict[int, list[RuleRegex]] = {}
+        for child in children:
+            pure = _pure_regex(by_name[child.name], slots) if isinstance(child, Ref) else None
+            if pure is None:
+                preds.append(build(child))
+            else:
+                regexes.setdefault(pure[0], []).extend(pure[1])
+        for slot, group in regexes.items():
+            preds.append(_regex_pred(slot, group))
+        return _or(preds)
 
     return Lowered(build(det.condition), lowered, det.condition)
+
+
+def _regex_pred(slot: int, regexes: list[RuleRegex]) -> Pred:
+    joined = combine(regexes)
+    tests = [joined.test] if joined is not None else [r.test for r in regexes]
+    if len(tests) == 1:
+        test = tests[0]
+        return lambda o, lo: bool(o[slot]) and test(o[slot])
+    return lambda o, lo: bool(o[slot]) and any(t(o[slot]) for t in tests)

@@ -146,8 +146,8 @@ class Pipeline:
             alerts += self.revshell.observe(item)
         if item.category in ("file_event", "network_connection"):
             alerts += self.exfil.observe(item)
-        for detector in self.extra:
-            alerts += detector.observe(item)
+        for extra in self.extra:
+            alerts += extra.observe(item)
         return alerts
 
     def tick(self) -> list[Alert]:

@@ -19,6 +19,7 @@ watches the sandbox, and the policy acts on alerts as they come.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -31,6 +32,7 @@ from types import TracebackType
 from typing import TextIO
 
 from watchkeeper.alerts import Alert
+from watchkeeper.canary import CanaryConfig, CanaryKit, CanaryRegistry
 from watchkeeper.errors import SandboxError, WatchkeeperError
 from watchkeeper.events import Event
 from watchkeeper.respond import (
@@ -59,6 +61,7 @@ from watchkeeper.sandbox import (
     new_sandbox_id,
 )
 from watchkeeper.sandbox.firewall import parse_allow_list
+from watchkeeper.sensors.fs import sensitive_paths
 from watchkeeper.store import DuckStore, StepRecord
 
 _EXIT_WAIT_S = 1.0
@@ -132,6 +135,9 @@ class Sandbox:
         binds: Extra mounts inside.
         env: Extra environment for every command.
         seccomp / landlock: Sandbox layers (on by default).
+        canaries: Plant canary tokens in the work dir (the home) before anything runs, alert
+            when they are read or used, and serve the canary HTTP listener on the host end
+            (docs/canaries.md). ``out_dir`` gets ``canaries.json`` (the planted tokens).
     """
 
     def __init__(
@@ -159,7 +165,12 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         seccomp: bool = True,
         landlock: bool = True,
+        canaries: CanaryConfig | None = None,
     ) -> None:
+        self._canary = CanaryKit(canaries) if canaries is not None else None
+        if self._canary is not None:
+            allow = (*allow, *self._canary.allow_entries())
+            dns = {**self._canary.dns_map(), **(dns or {})}
         self.allow = tuple(allow)
         parse_allow_list(self.allow)  # AllowSpecError early, with every bad entry
         self.sandbox_id = sandbox_id or new_sandbox_id("wk")
@@ -225,6 +236,10 @@ class Sandbox:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="wk-work-", dir=_workdir_base()))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self._canary is not None:
+            self._canary.plant(self.workdir)
+            if self.out_dir is not None:
+                self._canary.registry.save(self.out_dir / "canaries.json")
         if self._monitoring:
             self._monitor = Monitor.acquire()
         spec = SandboxSpec(
@@ -251,7 +266,12 @@ class Sandbox:
                 self._store.start_run(self.run_id, command="", config=self._config())
         if self._monitor is not None:
             self._watch = self._make_watch(self._monitor, self._box)
-            self._monitor.attach(self._watch)
+            paths = None
+            if self._canary is not None:
+                paths = sensitive_paths([self.workdir], extra=self._canary.paths())
+            self._monitor.attach(self._watch, fs_paths=paths)
+        if self._canary is not None:
+            self._canary.start(self.host_addr, self._inject)
         if not self._network:
             self._box.cut_network()
         self._start_server()
@@ -269,6 +289,8 @@ class Sandbox:
         config = PipelineConfig(
             declared_workload=self.declared_workload,
             exfil_allow=_allowed_addresses(self.allow, info.host_addr),
+            canaries=self._canary.paths() if self._canary is not None else (),
+            detectors=(self._canary.detector(),) if self._canary is not None else (),
         )
         watch = Watch(
             sandbox_id=self.sandbox_id,
@@ -318,6 +340,8 @@ class Sandbox:
             return
         self._closed = True
         problems: list[str] = []
+        if self._canary is not None and self._canary.http is not None:
+            self._canary.http.stop()
         if self._executor is not None:
             self._executor.close()
         monitor, watch = self._monitor, self._watch
@@ -338,6 +362,8 @@ class Sandbox:
             self._store.close()
         if self._log is not None:
             self._log.close()
+        if self._canary is not None:
+            self._canary.close()
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
         if problems:
@@ -378,6 +404,28 @@ class Sandbox:
     def contained(self) -> str:
         """The strongest response taken so far: "", "freeze", "kill" or "end_episode"."""
         return self._watch.contained if self._watch is not None else ""
+
+    @property
+    def canaries(self) -> CanaryRegistry | None:
+        """The planted canary tokens (None without ``canaries=``)."""
+        return self._canary.registry if self._canary is not None else None
+
+    def inject(self, event: Event, wait: float = 1.0) -> None:
+        """Hand an outside observation of this sandbox (a canary listener hit, an external
+        sensor) to the dispatcher: it is attributed (a flow's process and step from its
+        socket, while it is open), detected on and recorded like a sensor's event. Waits up
+        to ``wait`` seconds until it has been handled."""
+        self._inject(event, wait)
+
+    def _inject(self, event: Event, wait: float = 1.0) -> None:
+        monitor, watch = self._monitor, self._watch
+        if monitor is None or watch is None:
+            return
+        event = dataclasses.replace(event, sandbox_id=self.sandbox_id, run_id=self.run_id,
+                                    episode_id=self.episode_id)  # fmt: skip
+        monitor.dispatcher.put(event)
+        if wait > 0:
+            monitor.dispatcher.barrier(wait)
 
     @property
     def monitor(self) -> Monitor | None:
