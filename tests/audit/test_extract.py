@@ -549,6 +549,12 @@ TEXTS = st.lists(st.sampled_from([
 ]), max_size=25).map("".join)
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=200), st.sampled_from(list(ToolKind)))
+def test_fuzz_unicode_tool_calls(text: str, kind: ToolKind) -> None:
+    run(text, kind, path=text[:20] or "p")
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXTS, st.sampled_from(list(ToolKind)))
 def test_fuzz_tool_calls(text: str, kind: ToolKind) -> None:
@@ -587,3 +593,10 @@ def test_python_heredoc_spans_are_exact() -> None:
 def test_awk_files_and_find_placeholders() -> None:
     assert ("read", "/etc/passwd") in files(run("awk -F: '{print $1}' /etc/passwd"))
     assert files(run("find . -name '*.py' -exec grep -l foo {} +")) == []
+
+
+def test_other_tools_ip_port() -> None:
+    got = nets(run('{"target": "10.20.30.40:4444", "url": "http://10.1.1.1:8080/x"}', ToolKind.OTHER))
+    assert ("", "10.20.30.40", 4444, "") in got
+    assert ("", "10.1.1.1", 8080, "http") in got
+    assert len(got) == 2

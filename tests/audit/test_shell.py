@@ -501,6 +501,8 @@ BROKEN = [
     "[[ x",
     "\x00\x01\x02",
     "echo \udcff",
+    "\u00b9<x",  # a superscript digit is not an fd
+    "\u0663>x",
 ]
 
 

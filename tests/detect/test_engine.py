@@ -194,3 +194,28 @@ def test_sigmahq_filters_hold() -> None:
     engine = Engine.from_paths([SIGMAHQ], builtin=False)
     local = NetworkEvent(dst_ip="127.0.0.1", dst_port=4444, initiated=True)
     assert "dbfc7c98-04ab-4ab7-aa94-c74d22aa7376" not in [m.rule.id for m in engine.match(local)]
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_or_of_regex_selections_is_combined_and_exact(prefilter: bool) -> None:
+    pytest.importorskip("re2", reason="the linear-time regex engine (google-re2) is not installed")
+    body = ("sel_a:\n  CommandLine|re: 'nc\\s.*-e'\nsel_b:\n  CommandLine|re|i: 'SOCAT.*exec'\n"
+            "sel_c:\n  CommandLine|re: ['ncat.*--sh-exec', 'x+y']\nsel_p:\n  ParentCommandLine|re: 'nc\\s.*-e'\n"
+            "filter:\n  CommandLine|contains: '-l'\ncondition: 1 of sel_* and not filter")
+    engine = Engine(rules(("r", "process_creation", body)), prefilter=prefilter)
+    cases = [
+        ("nc 10.0.0.1 -e sh", "", True),
+        ("socat tcp:x exec:sh", "", True),
+        ("ncat x --sh-exec y", "", True),
+        ("xxy", "", True),
+        ("echo", "nc host -e sh", True),
+        ("nc -l -e sh", "", False),
+        ("echo", "", False),
+        ("", "", False),
+    ]
+    for cmd, parent, expected in cases:
+        event = ProcessEvent(command_line=cmd, parent_command_line=parent)
+        assert bool(engine.matches(event)) is expected, cmd
+        if expected:
+            (m,) = engine.match(event)
+            assert m.field in ("CommandLine", "ParentCommandLine") and m.text

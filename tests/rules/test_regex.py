@@ -8,7 +8,13 @@ import time
 import pytest
 
 from watchkeeper.rules._problem import RuleProblem
-from watchkeeper.rules._regex import REGEX_TEXT_LIMIT, compile_regex, engine_of, re2_available
+from watchkeeper.rules._regex import (
+    REGEX_TEXT_LIMIT,
+    combine,
+    compile_regex,
+    engine_of,
+    re2_available,
+)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +108,15 @@ def test_only_the_first_64_kib_is_searched() -> None:
     regex = compile_regex("needle", 0)
     assert regex.test("x" * (REGEX_TEXT_LIMIT - 6) + "needle")
     assert not regex.test("x" * REGEX_TEXT_LIMIT + "needle")
+
+
+def test_combine_matches_where_any_part_matches() -> None:
+    if not re2_available():
+        pytest.skip("needs google-re2")
+    parts = [compile_regex("a.*b", 0), compile_regex("X+Y", re.IGNORECASE), compile_regex("^z+$", re.MULTILINE)]
+    joined = combine(parts)
+    assert joined is not None and joined.engine == "re2"
+    for text in ["a--b", "xxy", "q\nzz\nq", "nothing", "", "b a"]:
+        assert joined.test(text) == any(p.test(text) for p in parts), text
+    assert combine(parts[:1]) is None
+    assert combine([compile_regex("-D", 0), parts[0]]) is None  # not all on RE2

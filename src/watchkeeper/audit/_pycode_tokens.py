@@ -108,6 +108,7 @@ _IP_PORT = re.compile(
 )
 _PORT_IP = re.compile(r"\b(\d{2,5})\s*,\s*[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63})[\"']")
 _HOSTPORT_STR = re.compile(r"[\"']((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z0-9][A-Za-z0-9.\-]{0,253}\.[A-Za-z]{2,63}):(\d{2,5})[\"']")
+_BARE_IP_PORT = re.compile(r"(?<![\w.])((?:\d{1,3}\.){3}\d{1,3}):(\d{2,5})\b", re.ASCII)
 _PERL_VAR = re.compile(r"\$(\w+)\s*=\s*[\"']?([\w.:\-/]+)[\"']?\s*;")
 _SOCKADDR = re.compile(r"sockaddr_in\(\s*\$?(\w+)\s*,\s*inet_aton\(\s*(?:\$(\w+)|[\"']([^\"']+)[\"'])")
 _DECODE_CALL = re.compile(
@@ -190,6 +191,13 @@ def analyze_tokens(
                      detail=(("app_protocol", "stratum"),)))
         elif language != "text":
             add(Fact("http", at(m.start(), m.end()), api="url", url=url, method=""))
+    if language == "args":
+        for m in _BARE_IP_PORT.finditer(code):
+            host, port_s = m.group(1), m.group(2)
+            key = (host, "c", int(port_s))
+            if key not in seen and not code[max(0, m.start() - 3) : m.start()].endswith("://"):
+                seen.add(key)
+                add(Fact("connect", at(m.start(), m.end()), api="literal", host=host, port=int(port_s)))
     if language in ("perl", "ruby", "node", "php", "lua", "python", "tclsh"):
         pvars = dict(_PERL_VAR.findall(code)) if "$" in code else {}
         for m in _SOCKADDR.finditer(code):

@@ -96,24 +96,20 @@ def _str_replace(call: ToolCall) -> dict[str, str] | None:
     return {"path": str(call.path), "old": old, "new": new}
 
 
-_SPLIT = re.compile(r"\s*(?:&&|\|\||;)\s*")
+_SPLIT = re.compile(r"\s*&&\s*")
 _MINOR = ("sleep ", "echo ", "cd ", "true", "chmod ")
-_FETCH = ("urlretrieve", "urlopen", "curl ", "wget ")
+_FETCH = ("urlretrieve", "curl ", "wget ")
 
 
 def _main_part(command: str) -> str:
-    """For display: a command list without its downloads and trivial parts (``fetch && ...``)."""
+    """For display: a command list that starts with a download, shown as ``fetch && <what
+    runs next>`` (the first part that is not a download or a trivial command)."""
     parts = [p for p in _SPLIT.split(command.strip()) if p]
-    if len(parts) < 2:
+    if len(parts) < 2 or not any(f in parts[0] for f in _FETCH):
         return command
-    fetched = False
-    for part in parts:
-        if any(f in part for f in _FETCH) and part.startswith(("python", "curl", "wget")):
-            fetched = True
-            continue
-        if part.startswith(_MINOR):
-            continue
-        return ("fetch && " if fetched else "") + part.lstrip("( ").removeprefix("nohup ")
+    for part in parts[1:]:
+        if not any(f in part for f in _FETCH) and not part.startswith(_MINOR):
+            return "fetch && " + part.lstrip("( ").removeprefix("nohup ")
     return command
 
 

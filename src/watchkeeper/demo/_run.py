@@ -173,7 +173,8 @@ def run_demo(
     clean_outputs(target)
     network = DemoNetwork()
     canaries = CanaryConfig(http_port=CANARY_PORT, intercept=INTERCEPT)
-    sandbox_id = f"demo-{os.urandom(4).hex()}"
+    unique = os.urandom(4).hex()
+    sandbox_id = f"demo-{unique}"
     rows: list[StepRow] = []
     with network, Sandbox(
         policy=policy if policy is not None else policy_path(),
@@ -182,7 +183,7 @@ def run_demo(
         out_dir=target,
         canaries=canaries,
         sandbox_id=sandbox_id,
-        run_id=f"wk-demo-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}",
+        run_id=f"wk-demo-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{unique[:4]}",
         episode_id=trajectory.id,
         echo=echo,
     ) as sb:

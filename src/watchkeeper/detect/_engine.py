@@ -22,8 +22,9 @@ from watchkeeper.alerts import Alert, Evidence
 from watchkeeper.events import Event
 from watchkeeper.normalize import CATEGORY_FIELDS, field_reader
 from watchkeeper.rules import RuleSet, SigmaRule, load_rules
-from watchkeeper.rules._eval import Lowered, Pred, lower
+from watchkeeper.rules._eval import Pred
 from watchkeeper.rules._explain import explain
+from watchkeeper.rules._lower import Lowered, lower
 from watchkeeper.rules._prefilter import required_clauses
 
 

@@ -12,17 +12,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from watchkeeper.rules._ir import (
-    And,
-    Cond,
-    Detection,
     FieldItem,
-    Not,
     Part,
-    Ref,
-    Selection,
     ValueMatch,
     Wild,
 )
@@ -335,14 +328,14 @@ def _slot_any(values: Sequence[ValueMatch], i: int, slots: Mapping[str, int]) ->
 
     if not refs:
         return pred
-    return _or([pred, *refs])
+    return any_of([pred, *refs])
 
 
 def item_pred(item: FieldItem, slots: Mapping[str, int], keyword_slots: Sequence[int]) -> Pred:
     """The predicate of one field item (or keyword item) over the slot lists."""
     if item.field is None:
         per_slot = [_item_on_slot(item, i, slots) for i in keyword_slots]
-        return _or(per_slot)
+        return any_of(per_slot)
     i = slots.get(item.field) if item.available else None
     if i is None:  # unavailable field: reads as absent (only allowed under a negation)
         if item.all:
@@ -358,10 +351,11 @@ def _item_on_slot(item: FieldItem, i: int, slots: Mapping[str, int]) -> Pred:
     if all(len(g) == 1 and g[0].kind == "contains" and not g[0].cased for g in groups):
         texts = tuple(g[0].text for g in groups)
         return lambda o, lo: all(map(lo[i].__contains__, texts))
-    return _and([_slot_any(g, i, slots) for g in groups])
+    return all_of([_slot_any(g, i, slots) for g in groups])
 
 
-def _and(preds: Sequence[Pred]) -> Pred:
+def all_of(preds: Sequence[Pred]) -> Pred:
+    """A predicate true when every one of ``preds`` is (evaluated in order, short-circuit)."""
     if not preds:
         return _const(True)
     if len(preds) == 1:
@@ -373,7 +367,8 @@ def _and(preds: Sequence[Pred]) -> Pred:
     return lambda o, lo: all(p(o, lo) for p in group)
 
 
-def _or(preds: Sequence[Pred]) -> Pred:
+def any_of(preds: Sequence[Pred]) -> Pred:
+    """A predicate true when one of ``preds`` is (evaluated in order, short-circuit)."""
     if not preds:
         return _const(False)
     if len(preds) == 1:
@@ -383,134 +378,3 @@ def _or(preds: Sequence[Pred]) -> Pred:
         return lambda o, lo: a(o, lo) or b(o, lo)
     group = tuple(preds)
     return lambda o, lo: any(p(o, lo) for p in group)
-
-
-# ----------------------------------------------------------------------------- rules
-
-
-@dataclass(frozen=True, slots=True)
-class LoweredItem:
-    """An item, its predicate, and one check per value (None for fieldref) for explanations."""
-
-    item: FieldItem
-    pred: Pred
-    checks: tuple[tuple[ValueMatch, Check | None], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LoweredSelection:
-    """A selection's predicate plus its lowered alternatives, for explanations."""
-
-    pred: Pred
-    alternatives: tuple[tuple[LoweredItem, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Lowered:
-    """A detection lowered onto slots: the rule predicate and what explains a match."""
-
-    pred: Pred
-    selections: Mapping[str, LoweredSelection]
-    condition: Cond
-
-
-_VALUE_COST = {"glob": 3, "cidr": 6, "lt": 3, "lte": 3, "gt": 3, "gte": 3, "fieldref": 2}
-
-
-def _value_cost(vm: ValueMatch) -> int:
-    if vm.kind == "re":
-        return 12 if vm.regex is not None and vm.regex.engine == "re2" else 4
-    return _VALUE_COST.get(vm.kind, 0)
-
-
-def item_cost(item: FieldItem, keyword_slots: int) -> int:
-    """A rough cost of evaluating an item: literal groups are cheap, regexes dear."""
-    cost = 1 + sum(_value_cost(v) for group in item.values for v in group)
-    return cost * (keyword_slots if item.field is None else 1)
-
-
-def _pure_regex(sel: Selection, slots: Mapping[str, int]) -> tuple[int, list[RuleRegex]] | None:
-    """(slot, regexes) when a selection is one field matched by any of some RE2 regexes."""
-    if len(sel.alternatives) != 1 or len(sel.alternatives[0]) != 1:
-        return None
-    (item,) = sel.alternatives[0]
-    if item.field is None or not item.available or (item.all and len(item.values) > 1):
-        return None
-    values = [v for group in item.values for v in group]
-    if not all(v.kind == "re" and v.regex is not None and v.regex.engine == "re2" for v in values):
-        return None
-    slot = slots.get(item.field)
-    if slot is None:
-        return None
-    return slot, [v.regex for v in values if v.regex is not None]
-
-
-def lower(det: Detection, slots: Mapping[str, int], keyword_slots: Sequence[int]) -> Lowered:
-    """Lower ``det`` onto the slot numbering ``slots`` (Sigma field -> slot index).
-
-    ANDs evaluate their cheaper parts first; an OR of selections that each test one field
-    with RE2 regexes tests that field once with the regexes combined.
-    """
-    lowered: dict[str, LoweredSelection] = {}
-    costs: dict[str, int] = {}
-    nkw = len(keyword_slots)
-    for sel in det.selections:
-        alts = tuple(
-            tuple(
-                LoweredItem(
-                    item,
-                    item_pred(item, slots, keyword_slots),
-                    tuple(
-                        (v, None if v.kind == "fieldref" else value_check(v))
-                        for group in item.values
-                        for v in group
-                    ),
-                )
-                for item in alt
-            )
-            for alt in sel.alternatives
-        )
-        ordered = [sorted(alt, key=lambda x: item_cost(x.item, nkw)) for alt in alts]
-        pred = _or([_and([x.pred for x in alt]) for alt in ordered])
-        lowered[sel.name] = LoweredSelection(pred, alts)
-        costs[sel.name] = sum(item_cost(i, nkw) for alt in sel.alternatives for i in alt)
-    by_name = {sel.name: sel for sel in det.selections}
-
-    def cost(node: Cond) -> int:
-        if isinstance(node, Ref):
-            return costs[node.name]
-        if isinstance(node, Not):
-            return cost(node.child)
-        return sum(cost(c) for c in node.children)
-
-    def build(node: Cond) -> Pred:
-        if isinstance(node, Ref):
-            return lowered[node.name].pred
-        if isinstance(node, Not):
-            inner = build(node.child)
-            return lambda o, lo: not inner(o, lo)
-        children = sorted(node.children, key=cost)
-        if isinstance(node, And):
-            return _and([build(c) for c in children])
-        preds: list[Pred] = []
-        regexes: dict[int, list[RuleRegex]] = {}
-        for child in children:
-            pure = _pure_regex(by_name[child.name], slots) if isinstance(child, Ref) else None
-            if pure is None:
-                preds.append(build(child))
-            else:
-                regexes.setdefault(pure[0], []).extend(pure[1])
-        for slot, group in regexes.items():
-            preds.append(_regex_pred(slot, group))
-        return _or(preds)
-
-    return Lowered(build(det.condition), lowered, det.condition)
-
-
-def _regex_pred(slot: int, regexes: list[RuleRegex]) -> Pred:
-    joined = combine(regexes)
-    tests = [joined.test] if joined is not None else [r.test for r in regexes]
-    if len(tests) == 1:
-        test = tests[0]
-        return lambda o, lo: bool(o[slot]) and test(o[slot])
-    return lambda o, lo: bool(o[slot]) and any(t(o[slot]) for t in tests)

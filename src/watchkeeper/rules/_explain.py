@@ -9,8 +9,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from watchkeeper.rules._eval import Check, Lowered, LoweredItem
+from watchkeeper.rules._eval import Check
 from watchkeeper.rules._ir import And, Cond, Not, Ref, ValueMatch
+from watchkeeper.rules._lower import Lowered, LoweredItem
 
 
 @dataclass(frozen=True, slots=True)
