@@ -17,7 +17,7 @@ stix2 = pytest.importorskip("stix2")
 @pytest.fixture(scope="module")
 def bundle(mining_dir: Path) -> dict:
     with RunDir(mining_dir) as run:
-        text = StixExporter().bundle(run).serialize(pretty=True)
+        text = StixExporter().bundle(run).serialize()
     return json.loads(text)
 
 

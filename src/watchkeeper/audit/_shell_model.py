@@ -158,9 +158,9 @@ class ShellScript:
 
     @property
     def compound(self) -> bool:
-        """More than a list of plain commands: a pipeline, redirection, substitution or nesting."""
+        """More than a list of plain commands: a pipeline, redirection, substitution, nesting or `&`."""
         for c in self.commands:
-            if c.pipe_len != 1 or c.via or c.redirects:
+            if c.pipe_len != 1 or c.via or c.redirects or c.background:
                 return True
         return False
 

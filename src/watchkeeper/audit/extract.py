@@ -230,7 +230,8 @@ class _Emitter:
         shell = self.root_image.rpartition("/")[2]
         root_cl = f"{shell} -c {text}"
         self.root_cl = root_cl if len(root_cl) <= MAX_FIELD else root_cl[:MAX_FIELD]
-        if root and script.compound:
+        # Loops (``... done``) are compound too: their shape (``&`` inside, fork bombs) is evidence.
+        if root and (script.compound or "done" in text):
             self.process(image=self.root_image, command_line=self.root_cl,
                          argv=(shell, "-c", text), parent_image="",
                          parent_command_line="", via=(), span=(0, len(text)))

@@ -22,6 +22,7 @@ run twice gives the same objects.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -108,17 +109,6 @@ def pattern_of(obs: Observable) -> str | None:
     return None
 
 
-def _pattern_ok(pattern: str) -> bool:
-    try:
-        from stix2patterns.validator import run_validator  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - stix2 depends on stix2-patterns
-        return True
-    try:
-        return not run_validator(pattern)
-    except Exception:  # noqa: BLE001 - a pattern the validator cannot even parse
-        return False
-
-
 class StixExporter:
     """Builds the STIX 2.1 bundle of a run directory.
 
@@ -139,8 +129,8 @@ class StixExporter:
         """Indicators left out, with why (e.g. a value that makes no valid pattern)."""
 
     def write(self, run: RunDir, out: TextIO) -> None:
-        """Write the bundle as pretty JSON."""
-        out.write(self.bundle(run).serialize(pretty=True))
+        """Write the bundle as indented JSON."""
+        out.write(to_json(self.bundle(run)))
         out.write("\n")
 
     def bundle(self, run: RunDir) -> Any:
@@ -221,12 +211,14 @@ class StixExporter:
             pattern = pattern_of(obs)
             if pattern is None:
                 continue
-            if obs.kind in ("url", "process") and not _pattern_ok(pattern):  # free text
-                self.skipped.append(f"{obs.kind} {obs.value[:80]!r}: not a valid STIX pattern")
-                continue
             indicator = indicators.get(pattern)
             if indicator is None:
-                indicator = indicators[pattern] = self._indicator(b, obs, pattern, first)
+                try:  # stix2 validates the pattern
+                    indicator = self._indicator(b, obs, pattern, first)
+                except stix2.exceptions.STIXError:
+                    self.skipped.append(f"{obs.kind} {obs.value[:80]!r}: not a valid STIX pattern")
+                    continue
+                indicators[pattern] = indicator
                 self._sighting(b, obs, indicator, sandbox.id, observed, first)
             for tid in techniques([t for r in obs.alerts for t in r.alert.attack]):
                 b.relate(indicator.id, "indicates", patterns[tid].id)
@@ -457,12 +449,21 @@ def _tactics(records: Iterable[AlertRecord]) -> list[str]:
     return out
 
 
+def to_json(bundle: Any) -> str:
+    """Indented JSON of a bundle.
+
+    ``serialize(pretty=True)`` of stix2 re-sorts every object's properties and grows
+    quadratically with the bundle; compact serialisation re-indented keeps stix2's order.
+    """
+    return json.dumps(json.loads(bundle.serialize()), indent=2, ensure_ascii=False)
+
+
 def bundle_json(run: RunDir, **options: Any) -> str:
     """The bundle of ``run`` as a JSON string (options as for :class:`StixExporter`)."""
-    return str(StixExporter(**options).bundle(run).serialize(pretty=True))
+    return to_json(StixExporter(**options).bundle(run))
 
 
 __all__ = [
     "EXTENSION_ID", "NAMESPACE", "TLP_LEVELS", "StixExporter", "bundle_json", "pattern_of", "quote",
-    "stable_uuid",
+    "stable_uuid", "to_json",
 ]  # fmt: skip
