@@ -177,3 +177,17 @@ def test_report_in_a_real_browser(mining_dir: Path, tmp_path: Path) -> None:
     assert not problems, problems
     assert requests == [url], requests
     assert (REPO / "test-artifacts" / "report.png").stat().st_size > 10_000
+
+
+def test_a_run_without_times_or_steps(tmp_path: Path) -> None:
+    b = RunDirBuilder()
+    b.add(ProcessEvent(pid=5, image="/bin/sh", command_line="sh -c id", **b.ctx(3)),
+          ProcessEvent(pid=6, ppid=5, image="/usr/bin/id", command_line="id", **b.ctx(3)),
+          ProcessEvent(pid=7, image="/bin/true", command_line="true", **b.ctx(None)))  # fmt: skip
+    b.alert(Alert(rule_id="r", title="no time", severity=Severity.MEDIUM, **b.ctx(None)))
+    with RunDir(b.write(tmp_path / "run")) as run:
+        page = HtmlReport().render(run)
+    assert 'id="step-3"' in page and 'id="step-none"' in page
+    step3 = page[page.index('id="step-3"'):page.index('id="step-none"')]
+    assert step3.index(">5</span>") < step3.index("<ul>") < step3.index(">6</span>")
+    assert "Outside steps" in page and "+0.0 s" not in page

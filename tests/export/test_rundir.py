@@ -51,6 +51,15 @@ def test_alerts_fall_back_to_the_store(tmp_path: Path) -> None:
         assert alerts[0].destination == "downloads.example.net:80"
 
 
+def test_an_empty_alert_log_falls_back_to_the_store(tmp_path: Path) -> None:
+    path = mining_scenario().write(tmp_path / "run")
+    (path / "alerts.jsonl").write_text("garbage\n")
+    with RunDir(path) as run:
+        assert len(run.alerts()) == 6 and run.alerts_source.startswith("events.duckdb")
+        assert [str(i.location) for i in run.issues] == [f"{path / 'alerts.jsonl'}:1",
+                                                         str(path / "alerts.jsonl")]  # fmt: skip
+
+
 def test_malformed_alert_lines_are_warned_and_skipped(tmp_path: Path) -> None:
     builder = mining_scenario()
     good = json.dumps(alert_line(builder.alerts[0]))
@@ -171,3 +180,19 @@ def test_checked_event_and_alert_from_dict() -> None:
     assert alert_from_dict({"rule_id": "r", "severity": 9}).severity is Severity.CRITICAL
     with pytest.raises(ValueError):
         alert_from_dict({"rule_id": "r"})
+
+
+def test_reads_the_runtime_alert_lines(tmp_path: Path) -> None:
+    output = pytest.importorskip("watchkeeper.runtime.output")
+    builder = mining_scenario()
+    path = builder.write(tmp_path / "run", alerts_jsonl=False)
+    with open(path / "alerts.jsonl", "w") as out:
+        for alert in builder.alerts:
+            out.write(json.dumps(output.alert_record(alert), default=str) + "\n")
+    with RunDir(path) as run:
+        records = run.alerts()
+        assert not run.issues and len(records) == len(builder.alerts)
+        by_rule = {r.alert.rule_id: r for r in records}
+        stratum = by_rule["detector:stratum"]
+        assert stratum.destination == "de.minexmr.com:4444" and stratum.alert.action == "kill"
+        assert stratum.alert.evidence == builder.alerts[2].evidence

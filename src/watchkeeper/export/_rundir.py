@@ -401,10 +401,15 @@ class RunDir:
     def alerts(self) -> list[AlertRecord]:
         """The run's alerts in time order (from ``alerts.jsonl``, else the store)."""
         if self._alerts is None:
+            loaded: list[AlertRecord] = []
+            self.alerts_source = f"{FILENAME} (alerts table)"
             if self.alerts_path.is_file():
                 self.alerts_source = ALERTS_FILENAME
                 loaded = self._alerts_from_jsonl()
-            else:
+            if not loaded and self._query("SELECT count(*) FROM alerts")[0][0]:
+                if self.alerts_path.is_file():  # e.g. the alert log failed during the run
+                    self.issue(Location(str(self.alerts_path)),
+                               f"no readable alert here; read them from {FILENAME}")  # fmt: skip
                 self.alerts_source = f"{FILENAME} (alerts table)"
                 loaded = self._alerts_from_store()
             loaded.sort(key=lambda r: (r.alert.ts, r.index))
@@ -418,7 +423,7 @@ class RunDir:
         out: list[AlertRecord] = []
         name = str(self.alerts_path)
         try:
-            handle = open(self.alerts_path, "rb")  # noqa: SIM115 - closed below
+            handle = open(self.alerts_path, "rb")  # closed by the with below
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", Location(name)) from None
         with handle:

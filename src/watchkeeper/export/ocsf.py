@@ -219,13 +219,11 @@ class OcsfExporter:
         """Stream the lines to ``out`` (events are read in batches, never all at once)."""
         events = ((e.ts, 0, i, e) for i, e in enumerate(run.iter_events()))
         alerts = ((r.alert.ts, 1, r.index, r.alert) for r in run.alerts())
-        for _, kind, _, item in heapq.merge(events, alerts, key=lambda t: (t[0], t[1], t[2])):
-            if kind == 0:
-                assert not isinstance(item, Alert)
-                line = event_to_ocsf(item)
-                self.events_written += 1
-            else:
-                assert isinstance(item, Alert)
+        for _, _, _, item in heapq.merge(events, alerts, key=lambda t: (t[0], t[1], t[2])):
+            if isinstance(item, Alert):
                 line = alert_to_ocsf(item)
                 self.alerts_written += 1
+            else:
+                line = event_to_ocsf(item)
+                self.events_written += 1
             out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

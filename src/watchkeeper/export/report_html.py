@@ -438,7 +438,7 @@ def _event_summary(event: Event, t0: float) -> str:
     when = esc(rel(event.ts, t0))
     if isinstance(event, ProcessEvent):
         text = (f'process {esc(event.activity)} <span class="mono">pid {esc(event.pid)}</span> '
-                f"<code>{esc(event.command_line or event.image, 300)}</code>")  # fmt: skip
+                f"<code>{esc(event.command_line or event.image, 160)}</code>")  # fmt: skip
     elif isinstance(event, NetworkEvent):
         dest = event.dst_hostname or event.dst_ip
         text = (f"{esc(event.protocol)} {esc(event.activity)} &rarr; "

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from watchkeeper.errors import PrerequisiteError
-from watchkeeper.export._attack import technique_name, technique_url, techniques
+from watchkeeper.export._attack import tactics_of, technique_name, technique_url, techniques
 from watchkeeper.export._enrich import NetIntel
 from watchkeeper.export._indicators import ROLES, Observable, collect
 from watchkeeper.export._rundir import AlertRecord, RunDir
@@ -439,8 +439,6 @@ def _context_many(records: Iterable[AlertRecord]) -> dict[str, Any]:
 
 
 def _tactics(records: Iterable[AlertRecord]) -> list[str]:
-    from watchkeeper.export._attack import tactics_of
-
     out: list[str] = []
     for record in records:
         for tactic in tactics_of(record.alert.tags):

@@ -317,6 +317,12 @@ class _Literals:
             name = str(op)
             options = self.options(name, arg, depth)
             if options is None:
+                # a group that starts with literal text extends the run, then ends it
+                lead = self.prefixes(name, arg, depth) if any(current) else None
+                if lead is not None:
+                    longer = tuple(dict.fromkeys(a + b for a in current for b in lead))
+                    if len(longer) <= MAX_ALTERNATIVES:
+                        current = longer
                 if any(current):
                     runs.append(current)
                 current = ("",)
@@ -339,6 +345,42 @@ class _Literals:
             runs.append(current)
         return runs
 
+
+    def prefixes(self, name: str, arg: Any, depth: int) -> tuple[str, ...] | None:
+        """The literal texts a non-literal element always starts with (some may be empty)."""
+        if depth >= 20:
+            return None
+        if name == "SUBPATTERN":
+            return self.leading(arg[-1], depth + 1)
+        if name in _REPEATS and arg[0] >= 1:
+            return self.leading(arg[2], depth + 1)
+        if name == "BRANCH":
+            out: list[str] = []
+            for branch in arg[1]:
+                lead = self.leading(branch, depth + 1)
+                if lead is None:
+                    return None
+                out.extend(lead)
+            merged = tuple(dict.fromkeys(out))
+            return merged if len(merged) <= MAX_ALTERNATIVES else None
+        return None
+
+    def leading(self, pattern: Any, depth: int) -> tuple[str, ...] | None:
+        """The literal texts a sequence always starts with ("" when it may start otherwise)."""
+        acc: tuple[str, ...] = ("",)
+        for op, arg in pattern:
+            name = str(op)
+            options = self.options(name, arg, depth)
+            if options is None:
+                options = self.prefixes(name, arg, depth)
+                if options is None:
+                    return acc
+                acc = tuple(dict.fromkeys(a + b for a in acc for b in options))
+                return acc if len(acc) <= MAX_ALTERNATIVES else None
+            acc = tuple(dict.fromkeys(a + b for a in acc for b in options))
+            if len(acc) > MAX_ALTERNATIVES:
+                return None
+        return acc
 
     def union(self, branches: Any, depth: int) -> tuple[str, ...] | None:
         """One literal per branch (its best run): a match contains one of them."""
