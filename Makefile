@@ -3,7 +3,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 WK := $(VENV)/bin/watchkeeper
 
-.PHONY: demo test lint typecheck unit install clean bench
+.PHONY: demo test lint typecheck unit install clean
 
 $(STAMP): requirements.lock pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -23,9 +23,6 @@ unit: $(STAMP)
 	$(VENV)/bin/pytest
 
 test: lint typecheck unit
-
-bench: $(STAMP)
-	$(VENV)/bin/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
