@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from array import array
 from pathlib import Path
 
 from watchkeeper.errors import InputError
@@ -30,59 +30,67 @@ def _split_source(source: str) -> tuple[str, int | None, int | None]:
     return source, None, None
 
 
-def write_clean_copy(
-    inputs: Iterable[Path],
-    output: Path,
-    seen_sources: list[str],
-    flagged_sources: set[str],
-) -> tuple[int, int]:
-    """Write unflagged trajectories to ``output``; returns (kept, dropped)."""
-    del inputs  # the sources already name every file that held a trajectory
-    files: dict[str, list[tuple[int | None, str]]] = {}
-    elements: dict[str, list[tuple[int, str]]] = {}
-    for src in seen_sources:
-        path, line, index = _split_source(src)
-        if index is not None:
-            elements.setdefault(path, []).append((index, src))
-            continue
-        files.setdefault(path, []).append((line, src))
+class SourceIndex:
+    """Where each audited trajectory came from, kept compactly (an int per JSONL trajectory).
 
+    Only trajectories read from JSONL lines are numerous; their start lines go into one
+    ``array('q')`` per file, so indexing ten million trajectories costs about 80 MB, not gigabytes.
+    """
+
+    def __init__(self) -> None:
+        self.lines: dict[str, array[int]] = {}
+        self.whole: dict[str, list[str]] = {}
+        self.elements: dict[str, list[tuple[int, str]]] = {}
+        self.flagged: set[str] = set()
+
+    def add(self, source: str, *, flagged: bool) -> None:
+        path, line, index = _split_source(source)
+        if line is not None:
+            self.lines.setdefault(path, array("q")).append(line)
+        elif index is not None:
+            self.elements.setdefault(path, []).append((index, source))
+        else:
+            self.whole.setdefault(path, []).append(source)
+        if flagged:
+            self.flagged.add(source)
+
+
+def write_clean_copy(index: SourceIndex, output: Path) -> tuple[int, int]:
+    """Write the unflagged trajectories of ``index`` to ``output``; returns (kept, dropped)."""
     parent = output.resolve().parent
     if not parent.is_dir():
         raise InputError(f"output folder does not exist: {parent}")
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=parent)
+    flagged = index.flagged
     kept = dropped = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for path, entries in files.items():
-                whole = [src for line, src in entries if line is None]
-                if whole:
-                    for src in whole:
-                        if src in flagged_sources:
-                            dropped += 1
-                            continue
-                        try:
-                            data = json.loads(Path(path).read_text(encoding="utf-8"))
-                        except (OSError, ValueError, UnicodeDecodeError):
-                            dropped += 1  # not a plain JSON file (e.g. a zip): cannot be copied as a line
-                            continue
-                        out.write(json.dumps(data, ensure_ascii=False) + "\n")
-                        kept += 1
-                    continue
-                starts = sorted((line, src) for line, src in entries if line is not None)
-                k, d = _copy_lines(Path(path), starts, flagged_sources, out)
+            for path, sources in index.whole.items():
+                for src in sources:
+                    if src in flagged:
+                        dropped += 1
+                        continue
+                    try:
+                        data = json.loads(Path(path).read_text(encoding="utf-8"))
+                    except (OSError, ValueError, UnicodeDecodeError):
+                        dropped += 1  # not a plain JSON file (e.g. a zip): cannot be copied as a line
+                        continue
+                    out.write(json.dumps(data, ensure_ascii=False) + "\n")
+                    kept += 1
+            for path, starts in index.lines.items():
+                k, d = _copy_lines(path, sorted(set(starts)), flagged, out)
                 kept += k
                 dropped += d
-            for path, items in elements.items():
+            for path, items in index.elements.items():
                 try:
                     data = json.loads(Path(path).read_text(encoding="utf-8"))
                 except (OSError, ValueError, UnicodeDecodeError):
                     data = None
-                for index, src in items:
-                    if src in flagged_sources or not isinstance(data, list) or index >= len(data):
+                for i, src in items:
+                    if src in flagged or not isinstance(data, list) or i >= len(data):
                         dropped += 1
                         continue
-                    out.write(json.dumps(data[index], ensure_ascii=False) + "\n")
+                    out.write(json.dumps(data[i], ensure_ascii=False) + "\n")
                     kept += 1
         os.replace(tmp, output)
     except BaseException:
@@ -94,9 +102,7 @@ def write_clean_copy(
     return kept, dropped
 
 
-def _copy_lines(
-    path: Path, starts: list[tuple[int, str]], flagged: set[str], out: object
-) -> tuple[int, int]:
+def _copy_lines(path: str, starts: list[int], flagged: set[str], out: object) -> tuple[int, int]:
     import io
 
     assert isinstance(out, io.TextIOBase)
@@ -104,16 +110,16 @@ def _copy_lines(
     idx = -1  # index into starts of the trajectory owning the current line
     keep_current = False
     owner_line = 0
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
-            while idx + 1 < len(starts) and starts[idx + 1][0] <= lineno:
+            while idx + 1 < len(starts) and starts[idx + 1] <= lineno:
                 idx += 1
-                keep_current = starts[idx][1] not in flagged
+                owner_line = starts[idx]
+                keep_current = f"{path}:{owner_line}" not in flagged
                 if keep_current:
                     kept += 1
                 else:
                     dropped += 1
-                owner_line = starts[idx][0]
             if idx < 0 or not keep_current:
                 continue
             if lineno != owner_line and not raw.strip():

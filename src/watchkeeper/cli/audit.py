@@ -11,7 +11,7 @@ import click
 
 from watchkeeper.alerts import Severity
 from watchkeeper.audit import Auditor, Verdict
-from watchkeeper.audit._keepclean import write_clean_copy
+from watchkeeper.audit._keepclean import SourceIndex, write_clean_copy
 from watchkeeper.audit._outputs import VerdictWriter, open_writer
 from watchkeeper.errors import InputError
 from watchkeeper.trajectories import ReadIssue, read_trajectories
@@ -74,8 +74,7 @@ def command(
     show_progress = sys.stderr.isatty() if progress is None else progress
 
     input_errors = 0
-    flagged_sources: set[str] = set()
-    seen_sources: list[str] = []
+    sources = SourceIndex() if keep_clean is not None else None
     totals = _Totals()
 
     writer: VerdictWriter = open_writer(out_format, output)
@@ -89,17 +88,16 @@ def command(
                 verdict = auditor.audit(item)
                 writer.write(verdict)
                 totals.add(verdict)
-                seen_sources.append(verdict.source)
-                if verdict.reaches(flag_severity):
-                    flagged_sources.add(verdict.source)
+                if sources is not None:
+                    sources.add(verdict.source, flagged=verdict.reaches(flag_severity))
                 tick()
         writer.close()
     except BaseException:
         writer.abort()
         raise
 
-    if keep_clean is not None:
-        kept, dropped = write_clean_copy(paths, keep_clean, seen_sources, flagged_sources)
+    if keep_clean is not None and sources is not None:
+        kept, dropped = write_clean_copy(sources, keep_clean)
         click.echo(f"watchkeeper: kept {kept} clean trajectories, dropped {dropped} -> {keep_clean}", err=True)
 
     if out_format == "table" or output is not None:

@@ -61,6 +61,9 @@ def _on_value(
             "endswith": a.endswith(b),
         }.get(vm.ref_mode, a == b)
         return (o, (0, len(o))) if ok else None
+    if vm.kind == "re" and vm.regex is not None:
+        span = vm.regex.span(o)  # one search: its span, or None when it does not match
+        return None if span is None else (o[span[0] : span[1]], span)
     if not check(o, f):
         return None
     span = _span(vm, o, f)
@@ -133,6 +136,7 @@ def explain(
         return any(holds(c) for c in node.children)
 
     def walk(node: Cond) -> Explanation | None:
+        """Explain ``node``, which holds."""
         if isinstance(node, Not):
             return None
         if isinstance(node, Ref):
@@ -144,8 +148,9 @@ def explain(
                         if found is not None:
                             return found
             return None
+        conjunction = isinstance(node, And)  # then every child holds
         for child in node.children:
-            if holds(child):
+            if conjunction or holds(child):
                 found = walk(child)
                 if found is not None:
                     return found

@@ -213,7 +213,8 @@ def compile_regex(source: str, flags: int) -> RuleRegex:
 def analyse_regex(source: str, flags: int) -> tuple[RuleRegex, tuple[tuple[str, ...], ...]]:
     """The compiled regex and its prefilter clauses (see :func:`regex_literals`), parsing once."""
     tree = _parse(source, flags)
-    return _compile(source, flags, tree), _clauses(tree)
+    regex = _compile(source, flags, tree)
+    return regex, _clauses(tree, linear=regex.engine == "re2")
 
 
 def _compile(source: str, flags: int, tree: Any) -> RuleRegex:
@@ -234,24 +235,29 @@ def _compile(source: str, flags: int, tree: Any) -> RuleRegex:
 
 
 MAX_ALTERNATIVES = 16
-MAX_UNION = 64
+MAX_UNION = 256
+_RE2_SPACE = (" ", "\t", "\n", "\r", "\f")
 
 
 class _Literals:
     """Finds literal runs in a parsed pattern.
 
-    Under IGNORECASE only ASCII characters other than i/I count: Python's engine lets ``i``
-    match the dotless ``ı``, whose casefold has no ``i``, and other characters have case
-    variants of different lengths. Any other character ends a run.
+    Under IGNORECASE only ASCII characters count, and for Python's engine not i/I either: it
+    lets ``i`` match the dotless ``ı``, whose casefold has no ``i`` (RE2 does not). Other
+    characters have case variants of different lengths. Any other character ends a run. A
+    whitespace class counts as its five characters only for RE2 (``linear``), whose class is
+    exactly tab, newline, form feed, carriage return and space; Python's matches more.
     """
 
-    def __init__(self, ignorecase: bool) -> None:
+    def __init__(self, ignorecase: bool, linear: bool = False) -> None:
         self.ignorecase = ignorecase
+        self.ascii_space = linear
+        self.unsafe = "" if linear else "iI"
         self.memo: dict[tuple[str, int], Any] = {}
 
     def char(self, code: int) -> tuple[str, ...] | None:
         ch = chr(code)
-        if self.ignorecase and (not ch.isascii() or ch in "iI"):
+        if self.ignorecase and (not ch.isascii() or ch in self.unsafe):
             return None
         return (ch,)
 
@@ -272,10 +278,15 @@ class _Literals:
             return self.whole(arg[-1], depth + 1)
         if name == "BRANCH":
             return self.branches(arg[1], depth + 1)
-        if name == "IN" and all(str(o) == "LITERAL" for o, _ in arg):
+        if name == "IN":
             out: list[str] = []
-            for _, code in arg:
-                one = self.char(code)
+            for op, code in arg:
+                if str(op) == "LITERAL":
+                    one = self.char(code)
+                elif str(op) == "CATEGORY" and str(code) == "CATEGORY_SPACE" and self.ascii_space:
+                    one = _RE2_SPACE
+                else:
+                    one = None
                 if one is None:
                     return None
                 out.extend(one)
@@ -433,10 +444,10 @@ def regex_literals(source: str, flags: int) -> tuple[tuple[str, ...], ...]:
         return ()
 
 
-def _clauses(tree: Any) -> tuple[tuple[str, ...], ...]:
+def _clauses(tree: Any, linear: bool = False) -> tuple[tuple[str, ...], ...]:
     try:
         ignorecase = bool(tree.state.flags & re.IGNORECASE) or _local_flags(tree)
-        runs = _Literals(ignorecase).runs(tree)
+        runs = _Literals(ignorecase, linear).runs(tree)
     except RecursionError:
         return ()
     clauses = (tuple(dict.fromkeys(x.casefold() for x in run)) for run in runs if all(run))
