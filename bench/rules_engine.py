@@ -4,7 +4,10 @@ Runs a synthetic mix of process events (mostly benign developer commands, a few 
 through the engine with the shared prefilter and without it (every rule of the category is
 evaluated), on one core, and prints events/s and the ratio.
 
-    .venv/bin/python bench/rules_engine.py [--events 50000] [--rules DIR] [--no-builtin]
+    .venv/bin/python bench/rules_engine.py [--events 50000] [--rules DIR] [--no-builtin] [--azuma]
+
+``--azuma`` also times the azuma package (a Python Sigma evaluator) on the SigmaHQ
+process_creation rules against our engine on the same rules and events (as Sigma-field dicts).
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=30000)
     parser.add_argument("--rules", action="append", type=Path, default=[])
     parser.add_argument("--no-builtin", action="store_true")
+    parser.add_argument("--azuma", action="store_true", help="also compare with azuma")
     args = parser.parse_args(argv)
     paths = args.rules or ([SIGMAHQ] if SIGMAHQ.is_dir() else [])
     if not paths and args.no_builtin:
@@ -135,7 +139,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"engine.matches, no prefilter: {without:10,.0f} events/s")
     print(f"engine.match (with evidence): {with_ev:10,.0f} events/s")
     print(f"prefilter speed-up: x{with_pf / without:.1f}")
+    if args.azuma:
+        compare_azuma(events[:2000])
     return 0
+
+
+def compare_azuma(events: list[Event]) -> None:
+    """Our engine and azuma on the SigmaHQ process_creation rules, same events."""
+    from azuma import RuleSet  # a dev dependency, only for this comparison
+
+    from watchkeeper.normalize import event_to_sigma
+
+    folder = SIGMAHQ / "process_creation"
+    theirs = RuleSet.from_dir(str(folder))
+    ours = Engine(load_rules([folder], builtin=False))
+    dicts = [event_to_sigma(e) for e in events]
+    ours_rate = rate(ours.matches, events, repeat=3)
+    start = time.perf_counter()
+    for d in dicts:
+        theirs.match_all(d)
+    theirs_rate = len(dicts) / (time.perf_counter() - start)
+    print(f"SigmaHQ process_creation rules, {len(dicts)} events:")
+    print(f"  watchkeeper engine: {ours_rate:10,.0f} events/s")
+    print(f"  azuma:              {theirs_rate:10,.0f} events/s   (x{ours_rate / theirs_rate:,.0f})")
 
 
 if __name__ == "__main__":

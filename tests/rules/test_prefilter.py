@@ -197,7 +197,7 @@ def outcome(engine: Engine, event: Event) -> list[tuple[str, str, str]]:
     return [(m.rule.id, m.field, m.text) for m in engine.match(event)]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events)
 def test_prefilter_never_changes_results(event: Event) -> None:
     assert outcome(FAST, event) == outcome(SLOW, event)

@@ -103,7 +103,6 @@ class _Route:
                         keys[slot].setdefault(lit, [0, 0])[which] |= bit
             self.needs.append(need)
         self.literals = len({lit for per_slot in keys for lit in per_slot})
-        # one automaton per field: a literal only counts in the field a rule reads it from
         # one automaton per field: a literal only counts in the field a rule reads it from;
         # a hit's value packs the rule bits (low ``width`` bits) and the clause bits (above)
         self.width = len(rules)
