@@ -81,6 +81,8 @@ def test_stratum_flow_seen_with_counters_and_no_drops(veth):
             _until(
                 lambda: any(e.activity == "close" for e in events if isinstance(e, NetworkEvent))
             )
+            # The capture thread beats every ~100 ms while healthy; a fast flow can end sooner.
+            _until(lambda: len(beats) >= 2)
         finally:
             sensor.stop()
     flow = [e for e in events if isinstance(e, NetworkEvent) and e.dst_port == pool.port]
