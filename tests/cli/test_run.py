@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli.run import command
-from watchkeeper.errors import PolicyError, PrerequisiteError
+from watchkeeper.cli.run import command, parse_gpu
+from watchkeeper.errors import InputError, PolicyError, PrerequisiteError
 from watchkeeper.store import DuckReader
 
 pytestmark = pytest.mark.root
@@ -114,10 +114,54 @@ def test_ctrl_c_tears_down_and_exits_130(live: None, tmp_path: Path) -> None:
             time.sleep(0.05)
         assert (work / "started").exists(), proc.stderr.read() if proc.poll() is not None else ""
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=15)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            assert proc.stderr is not None
+            raise AssertionError("no exit 15 s after SIGINT; stderr: " + proc.stderr.read().decode()) from None
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert code == 130
     _no_leftovers(out)
+
+
+@pytest.mark.parametrize(
+    ("values", "devices", "everything"),
+    [
+        ((), (), False),
+        (("none",), (), False),
+        (("all",), (), True),
+        (("ALL",), (), True),
+        (("0,1",), ("0", "1"), False),
+        (("0", "2"), ("0", "2"), False),
+        ((" 1 , GPU-5c1f-aa",), ("1", "GPU-5c1f-aa"), False),
+        (("01", "1"), ("1",), False),
+    ],
+)
+def test_gpu_option_values(values: tuple[str, ...], devices: tuple[str, ...], everything: bool) -> None:
+    grant = parse_gpu(values)
+    assert grant.devices == devices and grant.everything is everything
+
+
+@pytest.mark.parametrize("bad", ["gpu0", "0,", "all,0", "none,all", "-1", "GPU-", "1;rm"])
+def test_bad_gpu_value_is_an_input_error_naming_the_option(bad: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_gpu([bad])
+    text = str(info.value)
+    assert text.startswith("--gpu: ") and "\n" not in text
+
+
+def test_bad_gpu_value_is_one_line_from_the_cli() -> None:
+    """The whole command line: one error line naming --gpu, before anything is set up."""
+    exe = Path(sys.executable).with_name("watchkeeper")
+    done = subprocess.run(
+        [str(exe), "run", "--gpu", "0", "--gpu", "nvidia0", "--", "true"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("watchkeeper: error: --gpu: ") and "nvidia0" in done.stderr

@@ -196,3 +196,14 @@ def test_reads_the_runtime_alert_lines(tmp_path: Path) -> None:
         stratum = by_rule["detector:stratum"]
         assert stratum.destination == "de.minexmr.com:4444" and stratum.alert.action == "kill"
         assert stratum.alert.evidence == builder.alerts[2].evidence
+
+
+def test_checked_event_reads_gpu_events() -> None:
+    from watchkeeper.events import GpuEvent, event_to_dict
+
+    event = GpuEvent(sandbox_id="sb1", pid=42, device_index=1, sm_util=97.5, samples=3, ancestors=(1, 7),
+                     accounting=(("gpu_util", 90),))
+    back = checked_event(json.loads(json.dumps(event_to_dict(event))))
+    assert back == event
+    with pytest.raises(TypeError):
+        checked_event({"category": "gpu_usage", "sm_util": "high"})

@@ -8,7 +8,10 @@ from watchkeeper.alerts import Alert, Severity
 from watchkeeper.errors import PolicyError
 from watchkeeper.respond.policy import Action, FailMode, Policy, PolicyErrors
 
-KNOWN = {"detector:revshell", "detector:exfil", "detector:cpu", "detector:stratum", "sigma-1234"}
+KNOWN = {
+    "detector:revshell", "detector:exfil", "detector:cpu", "detector:stratum", "sigma-1234",
+    "detector:gpu-ungranted", "detector:gpu-undeclared", "detector:gpu-mining-profile",
+}  # fmt: skip
 
 
 def alert(rule_id: str, severity: Severity = Severity.MEDIUM) -> Alert:
@@ -21,6 +24,9 @@ def test_the_shipped_default_policy_loads_and_decides() -> None:
     assert not policy.dry_run
     assert policy.decide(alert("detector:revshell", Severity.CRITICAL)) is Action.END_EPISODE
     assert policy.decide(alert("detector:cpu", Severity.HIGH)) is Action.ALERT
+    assert policy.decide(alert("detector:gpu-ungranted", Severity.HIGH)) is Action.KILL
+    assert policy.decide(alert("detector:gpu-mining-profile", Severity.HIGH)) is Action.KILL
+    assert policy.decide(alert("detector:gpu-undeclared", Severity.HIGH)) is Action.ALERT
     assert policy.decide(alert("sigma-1234", Severity.CRITICAL)) is Action.KILL
     assert policy.decide(alert("sigma-1234", Severity.HIGH)) is Action.KILL
     assert policy.decide(alert("sigma-1234", Severity.MEDIUM)) is Action.ALERT

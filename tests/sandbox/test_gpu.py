@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from watchkeeper.errors import SandboxError
+from watchkeeper.sandbox import SandboxHost
 from watchkeeper.sandbox.gpu import STRIPPED_ENV, GpuGrant, gpu_bwrap_args, sandbox_env
 
 UNSET = ["--unsetenv", "CUDA_VISIBLE_DEVICES", "--unsetenv", "NVIDIA_VISIBLE_DEVICES"]
@@ -162,3 +164,55 @@ def test_bwrap_accepts_the_arguments(dev: Path) -> None:
         env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "0,1,2"},
     )
     assert done.stdout.split() == ["0", "CVD=unset"], done.stderr
+
+
+# --- the grant wired into SandboxHost ------------------------------------------------------
+
+_SHOW = "ls /dev | grep nvidia; echo CVD=${CUDA_VISIBLE_DEVICES-unset} NVD=${NVIDIA_VISIBLE_DEVICES-unset}"
+
+
+def test_spec_takes_only_a_grant(tmp_path: Path) -> None:
+    from watchkeeper.sandbox import SandboxSpec
+
+    with pytest.raises(SandboxError, match="GpuGrant"):
+        SandboxSpec(id="wkg", workdir=str(tmp_path), gpu="0")  # type: ignore[arg-type]
+
+
+def test_environment_strips_gpu_variables_without_a_grant(tmp_path: Path) -> None:
+    """Whatever spec.env or the call's env say, no visible-devices variable gets in."""
+    from watchkeeper.sandbox import SandboxHost, SandboxSpec
+
+    spec = SandboxSpec(id="wkg", workdir=str(tmp_path), env={"CUDA_VISIBLE_DEVICES": "0", "A": "1"})
+    env = SandboxHost(spec).environment({"NVIDIA_VISIBLE_DEVICES": "all", "B": "2"})
+    assert env["A"] == "1" and env["B"] == "2"
+    assert not set(STRIPPED_ENV) & set(env)
+
+
+@pytest.mark.root
+def test_sandbox_without_grant_sees_no_gpu(
+    make_box: Callable[..., SandboxHost], dev: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("NVIDIA_VISIBLE_DEVICES", "all")
+    box = make_box("gn", gpu_dev_root=str(dev), env={"CUDA_VISIBLE_DEVICES": "2"}, nflog_group=None)
+    done = box.run(["sh", "-c", _SHOW], env={"NVIDIA_VISIBLE_DEVICES": "1"}, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().split() == ["CVD=unset", "NVD=unset"]
+
+
+@pytest.mark.root
+def test_granted_sandbox_sees_only_its_gpu(make_box: Callable[..., SandboxHost], dev: Path) -> None:
+    box = make_box("gg", gpu=GpuGrant.of(1), gpu_dev_root=str(dev), nflog_group=None)
+    done = box.run(["sh", "-c", _SHOW], env={"CUDA_VISIBLE_DEVICES": "0,1,2"}, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.decode().split()) == sorted(
+        ["nvidia1", "nvidiactl", "nvidia-uvm", "nvidia-modeset", "CVD=1", "NVD=unset"]
+    )
+
+
+@pytest.mark.root
+def test_granted_gpu_without_node_fails_setup(
+    make_box: Callable[..., SandboxHost], dev: Path
+) -> None:
+    with pytest.raises(SandboxError, match="nvidia7"):
+        make_box("gm", gpu=GpuGrant.of(7), gpu_dev_root=str(dev), nflog_group=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from watchkeeper.events._event import EVENT_TYPES, Event
+from watchkeeper.events._event import ALL_EVENT_TYPES, Event
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Inverse of :func:`event_to_dict`; raises KeyError/TypeError on foreign input."""
-    cls = EVENT_TYPES[data["category"]]
+    cls = ALL_EVENT_TYPES[data["category"]]
     kwargs: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(cls)}
     for key, value in data.items():

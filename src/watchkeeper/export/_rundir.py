@@ -24,7 +24,7 @@ import duckdb
 
 from watchkeeper.alerts import Alert, Evidence, Severity
 from watchkeeper.errors import InputError, Location
-from watchkeeper.events import EVENT_TYPES, DnsEvent, Event, NetworkEvent
+from watchkeeper.events import ALL_EVENT_TYPES, DnsEvent, Event, NetworkEvent
 from watchkeeper.store import FILENAME, DuckReader
 
 ALERTS_FILENAME = "alerts.jsonl"
@@ -569,7 +569,7 @@ def checked_event(data: dict[str, Any]) -> Event:
         KeyError: unknown category.
         TypeError: a field of the wrong type (the store's JSON is untrusted input).
     """
-    cls = EVENT_TYPES[data["category"]]
+    cls = ALL_EVENT_TYPES[data["category"]]
     checks = _checks(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():

@@ -5,6 +5,7 @@ from watchkeeper.runtime.monitor import Monitor
 from watchkeeper.runtime.output import ALERTS_FILE, alert_line, alert_record
 from watchkeeper.runtime.pipeline import DETECTOR_IDS, RULE_SENSOR_FAILED, RULE_SENSOR_LOSS
 from watchkeeper.runtime.session import ExecResult, Sandbox
+from watchkeeper.sandbox.gpu import GpuGrant
 
 __all__ = [
     "ALERTS_FILE",
@@ -12,6 +13,7 @@ __all__ = [
     "RULE_SENSOR_FAILED",
     "RULE_SENSOR_LOSS",
     "ExecResult",
+    "GpuGrant",
     "Monitor",
     "Sandbox",
     "alert_line",

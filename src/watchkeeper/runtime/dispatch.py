@@ -3,7 +3,8 @@
 Sensors (each on its own thread) only enqueue. The dispatcher thread then, per item:
 
 1. **route** it to its sandbox's :class:`~watchkeeper.runtime.watch.Watch` (by ``sandbox_id``);
-2. **attribute** it: process events already carry their step (lineage, fixed at fork); flows
+2. **attribute** it: process events already carry their step (lineage, fixed at fork), and so do
+   GPU events (the GPU sensor asks the lineage, then the pid's cgroup); flows
    and DNS queries get their pid from the socket tables (:mod:`~watchkeeper.runtime.sockets`),
    then the pid's step, image and command line from the lineage; a flow whose socket is gone
    (a refused connect) gets the step only when exactly one step was running at the event's
@@ -33,7 +34,7 @@ from typing import Any
 from watchkeeper.alerts import Alert, Evidence, Severity
 from watchkeeper.attribution.lineage import Lineage
 from watchkeeper.errors import WatchkeeperError
-from watchkeeper.events import DnsEvent, Event, FileEvent, NetworkEvent, ProcessEvent
+from watchkeeper.events import DnsEvent, Event, FileEvent, GpuEvent, NetworkEvent, ProcessEvent
 from watchkeeper.runtime.pipeline import RULE_SENSOR_LOSS
 from watchkeeper.runtime.priority import raise_thread
 from watchkeeper.runtime.sockets import SocketOwners
@@ -230,7 +231,17 @@ class Dispatcher:
         if callable(item):
             item()
             return
+        if isinstance(item, GpuEvent) and item.activity == "device":
+            self._gpu_device(item)
+            return
         self._event(item)
+
+    def _gpu_device(self, event: GpuEvent) -> None:
+        """A whole-device GPU reading belongs to no sandbox: every sandbox's detectors see it
+        (device PCIe traffic weighs the mining profile); it is not recorded per sandbox."""
+        for watch in self.watches():
+            for alert in watch.pipeline.detect(event):
+                self._respond(watch, alert)
 
     def _event(self, event: Event) -> None:
         watch = self.watch(event.sandbox_id)

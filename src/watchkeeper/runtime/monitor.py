@@ -7,6 +7,8 @@ Threads (all in the host's initial network namespace):
 ``wk-nflog``       the firewall's denied packets (one NFLOG group, given to every sandbox)
 ``wk-fs-sensor``   inotify/fanotify on each sandbox's credential paths
 ``wk-resources``   CPU and memory per sandbox (cgroup) and per process, every 0.5 s
+``wk-gpu-sensor``  NVML per-process GPU use, every ``gpu_poll_s`` (1 s); only where NVML and a
+                   GPU are present, otherwise the monitor runs on and reports it unavailable
 ``wk-net-<if>``    one per sandbox: AF_PACKET on its host-side veth (flows, fingerprints)
 ``wk-dns-*``       one per sandbox (the sandbox's DNS forwarder; queries become DnsEvents)
 ``wk-dispatch``    route -> attribute -> record -> detect -> respond -> report (one queue)
@@ -38,6 +40,7 @@ from typing import Any, ClassVar
 
 from watchkeeper.alerts import Alert, Evidence, Severity
 from watchkeeper.attribution.lineage import Lineage
+from watchkeeper.errors import PrerequisiteError
 from watchkeeper.events import DnsEvent, ProcessEvent
 from watchkeeper.respond import (
     Targets,
@@ -53,6 +56,7 @@ from watchkeeper.runtime.watch import CONTAINING, Watch
 from watchkeeper.sandbox import DnsQuery
 from watchkeeper.sandbox.cgroup import detect_layout
 from watchkeeper.sensors.fs import FsSensor, sensitive_paths
+from watchkeeper.sensors.gpu import GpuSensor
 from watchkeeper.sensors.net import NetSensor
 from watchkeeper.sensors.proc import Priority, ProcSensor
 from watchkeeper.sensors.resources import ResourcesSensor
@@ -68,7 +72,12 @@ class Monitor:
         resources_interval: Seconds between resource samples.
         heartbeat_timeout_s: Silence after which a sensor counts as dead (lowered to the
             smallest ``heartbeat_timeout_ms`` of the attached sandboxes' policies, but never
-            below 2.5 resource sampling periods).
+            below 2.5 resource sampling periods, nor 2.5 GPU polling periods while the GPU
+            sensor runs).
+        gpu: Start the GPU sensor (when NVML and a GPU are present).
+        gpu_nvml: The NVML module the GPU sensor uses (None: the real ``pynvml``; tests pass
+            a :class:`~watchkeeper.testing.fake_nvml.FakeNvml`).
+        gpu_poll_s: Seconds between GPU polls.
     """
 
     _shared: ClassVar[Monitor | None] = None
@@ -80,6 +89,9 @@ class Monitor:
         proc_priority: Priority = "fifo",
         resources_interval: float = 0.5,
         heartbeat_timeout_s: float = 2.0,
+        gpu: bool = True,
+        gpu_nvml: object | None = None,
+        gpu_poll_s: float = 1.0,
     ) -> None:
         self.lineage = Lineage()
         self.targets = Targets()
@@ -110,6 +122,16 @@ class Monitor:
             interval=resources_interval,
             heartbeat=self.watchdog.register("resources"),
         )
+        self.gpu: GpuSensor | None = None
+        """The GPU sensor (None when ``gpu=False``); see :attr:`gpu_state`."""
+        if gpu:
+            self.gpu = GpuSensor(
+                gpu_nvml,
+                attributor=self.lineage,
+                poll_interval_s=gpu_poll_s,
+                heartbeat=lambda: self.watchdog.beat("gpu"),
+            )
+        self._gpu_reason = "" if gpu else "off"
         self._nets: dict[str, NetSensor] = {}
         self._lock = threading.Lock()
         self._users = 0
@@ -124,6 +146,33 @@ class Monitor:
             monitor = cls._shared
             if monitor is None:
                 monitor = cls()
+                monitor.start()
+                cls._shared = monitor
+            monitor._users += 1
+            return monitor
+
+    @classmethod
+    def shared(cls) -> Monitor | None:
+        """The process's shared monitor while one runs."""
+        with cls._shared_lock:
+            return cls._shared
+
+    @classmethod
+    def install(cls, monitor: Monitor) -> Monitor:
+        """Start ``monitor`` and make it the process's shared monitor (the one every
+        ``Sandbox`` then uses), holding one use of it; pair with :meth:`release`.
+
+        This is how a caller chooses the monitor's settings (a GPU polling interval, a fake
+        NVML in tests) before the first sandbox starts.
+
+        Raises:
+            RuntimeError: another shared monitor is running.
+            PrerequisiteError: Not root, or a kernel feature is missing.
+        """
+        with cls._shared_lock:
+            if cls._shared is not None and cls._shared is not monitor:
+                raise RuntimeError("a shared monitor is already running")
+            if cls._shared is None:
                 monitor.start()
                 cls._shared = monitor
             monitor._users += 1
@@ -168,8 +217,79 @@ class Monitor:
         ]  # fmt: skip
         for name, item in sensors:
             self.watchdog.register(name, _thread_of(item))
+        self._start_gpu()
         self.watchdog.start()
         self.started = True
+
+    def _start_gpu(self) -> None:
+        """Start the GPU sensor where NVML and a GPU are present; otherwise note why not and
+        go on (a host without a GPU is watched like any other)."""
+        gpu = self.gpu
+        if gpu is None:
+            return
+        try:
+            gpu.start(self.dispatcher.put)
+        except PrerequisiteError as exc:
+            self._gpu_reason = exc.message
+            log.info("GPU sensor unavailable: %s", exc.message)
+            return
+        except Exception as exc:  # noqa: BLE001 - an optional sensor must not stop the run
+            self._gpu_reason = f"{type(exc).__name__}: {exc}"
+            log.warning("GPU sensor failed to start: %s", self._gpu_reason)
+            try:
+                gpu.stop()
+            except Exception:  # noqa: BLE001
+                pass
+            return
+        self._gpu_reason = ""
+        self.watchdog.register("gpu", gpu.thread)
+        self.watchdog.timeout_s = max(self.watchdog.timeout_s, self._min_timeout())
+
+    @property
+    def gpu_state(self) -> str:
+        """The GPU sensor: "running", "off" (disabled), "unavailable: <reason>",
+        "degraded: <reason>" (a GPU was lost), "not started" or "stopped"."""
+        gpu = self.gpu
+        if gpu is None:
+            return "off"
+        state = gpu.state
+        if state == "running":
+            return "running"
+        if state == "degraded":
+            return f"degraded: {gpu.reason}"
+        reason = self._gpu_reason or gpu.reason
+        if reason:
+            return f"unavailable: {reason}"
+        return "not started" if state in ("closed", "ready") else state
+
+    def gpu_minors(self) -> dict[str, int]:
+        """Device (NVML index as text, and UUID) -> N of /dev/nvidiaN, from NVML (empty while
+        the GPU sensor does not run); for ``SandboxSpec.gpu_minors``."""
+        gpu = self.gpu
+        if gpu is None or gpu.state != "running":
+            return {}
+        out: dict[str, int] = {}
+        for device in gpu.devices:
+            if device.minor is not None:
+                out[str(device.index)] = device.minor
+                if device.uuid:
+                    out[device.uuid] = device.minor
+        return out
+
+    def sensor_status(self) -> dict[str, str]:
+        """Sensor name -> state ("running", "stopped", or the GPU's ``gpu_state``)."""
+        out: dict[str, str] = {}
+        for name, item in (("proc", self.proc), ("nflog", self.nflog), ("fs", self.fs),
+                           ("resources", self.resources)):  # fmt: skip
+            thread = _thread_of(item)
+            out[name] = "running" if thread is not None and thread.is_alive() else "stopped"
+        with self._lock:
+            nets = dict(self._nets)
+        for sandbox_id, net in nets.items():
+            alive = net.thread is not None and net.thread.is_alive()
+            out[f"net:{sandbox_id}"] = "running" if alive else "stopped"
+        out["gpu"] = self.gpu_state
+        return out
 
     def stop(self) -> None:
         """Stop everything (the watchdog first, so stopping is not a failure); idempotent."""
@@ -179,6 +299,12 @@ class Monitor:
         self.watchdog.stop()
         for sandbox_id in list(self._nets):
             self._stop_net(sandbox_id)
+        if self.gpu is not None:
+            self.watchdog.unregister("gpu")
+            try:
+                self.gpu.stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                log.exception("stopping the GPU sensor failed")
         for sensor in (self.resources, self.fs, self.nflog, self.proc):
             try:
                 sensor.stop()
@@ -259,12 +385,21 @@ class Monitor:
         self.lineage.unregister_sandbox(sandbox_id)
         self.owners.forget(sandbox_id)
         timeouts = [self._timeout_of(w) for w in self.dispatcher.watches()]
-        self.watchdog.timeout_s = min([self._default_timeout, *timeouts])
+        self.watchdog.timeout_s = max(
+            min([self._default_timeout, *timeouts]), self._min_timeout()
+        )
 
     def _timeout_of(self, watch: Watch) -> float:
-        """The policy's heartbeat timeout, at least 2.5 resource sampling periods (the slowest
-        heartbeat)."""
-        return max(watch.policy.heartbeat_timeout_ms / 1000, 2.5 * self._resources_interval)
+        """The policy's heartbeat timeout, at least 2.5 periods of the slowest heartbeat."""
+        return max(watch.policy.heartbeat_timeout_ms / 1000, self._min_timeout())
+
+    def _min_timeout(self) -> float:
+        """2.5 periods of the slowest heartbeat: the resource sampler's, or the GPU poll's
+        while the GPU sensor's thread runs (degraded included)."""
+        periods = [self._resources_interval]
+        if self.gpu is not None and self.gpu.thread is not None:
+            periods.append(self.gpu.poll_interval_s)
+        return 2.5 * max(periods)
 
     def dns_callback(self, watch_of: Any) -> Any:
         """An ``on_dns_query`` callback for a SandboxHost (``watch_of()`` gives its Watch)."""

@@ -33,6 +33,7 @@ from typing import TextIO
 
 from watchkeeper.alerts import Alert
 from watchkeeper.canary import CanaryConfig, CanaryKit, CanaryRegistry
+from watchkeeper.detect.detectors.gpu import GpuDetectorConfig, GpuPolicy
 from watchkeeper.errors import SandboxError, WatchkeeperError
 from watchkeeper.events import Event
 from watchkeeper.respond import (
@@ -61,6 +62,7 @@ from watchkeeper.sandbox import (
     new_sandbox_id,
 )
 from watchkeeper.sandbox.firewall import parse_allow_list
+from watchkeeper.sandbox.gpu import GpuGrant
 from watchkeeper.sensors.fs import sensitive_paths
 from watchkeeper.store import DuckStore, StepRecord
 
@@ -138,6 +140,15 @@ class Sandbox:
         canaries: Plant canary tokens in the work dir (the home) before anything runs, alert
             when they are read or used, and serve the canary HTTP listener on the host end
             (docs/canaries.md). ``out_dir`` gets ``canaries.json`` (the planted tokens).
+        gpu: The GPUs the sandbox may use: ``GpuGrant.of(0)``, ``GpuGrant.of("GPU-...")``,
+            ``GpuGrant.all()``. None (the default) grants none: no ``/dev/nvidia*`` node and no
+            ``CUDA_VISIBLE_DEVICES`` / ``NVIDIA_VISIBLE_DEVICES`` inside, and any GPU use the
+            GPU sensor sees from the sandbox is a ``detector:gpu-ungranted`` alert. The
+            declared GPU workload is the process tree of every call made with
+            ``gpu_workload=True`` (:meth:`exec`, :meth:`run`). See docs/gpu.md.
+        gpu_detector: GPU detector thresholds (None: the defaults).
+        gpu_dev_root: Where the host's ``nvidia*`` device nodes are (``/dev``; a granted GPU
+            without its node there fails the start).
     """
 
     def __init__(
@@ -166,7 +177,16 @@ class Sandbox:
         seccomp: bool = True,
         landlock: bool = True,
         canaries: CanaryConfig | None = None,
+        gpu: GpuGrant | None = None,
+        gpu_detector: GpuDetectorConfig | None = None,
+        gpu_dev_root: str = "/dev",
     ) -> None:
+        if gpu is not None and not isinstance(gpu, GpuGrant):
+            raise SandboxError(f"gpu must be a GpuGrant or None, not {type(gpu).__name__}")
+        self.gpu = gpu or GpuGrant.none()
+        """The sandbox's GPU grant (``GpuGrant.none()`` without one)."""
+        self._gpu_detector = gpu_detector
+        self._gpu_dev_root = gpu_dev_root
         self._canary = CanaryKit(canaries) if canaries is not None else None
         if self._canary is not None:
             allow = (*allow, *self._canary.allow_entries())
@@ -254,6 +274,9 @@ class Sandbox:
             seccomp=self._seccomp,
             landlock=self._landlock,
             nflog_group=self._monitor.nflog_group if self._monitor is not None else None,
+            gpu=self.gpu,
+            gpu_dev_root=self._gpu_dev_root,
+            gpu_minors=self._monitor.gpu_minors() if self._monitor is not None else None,
         )
         on_dns = self._monitor.dns_callback(lambda: self._watch) if self._monitor else None
         self._box = SandboxHost(spec, on_dns_query=on_dns)
@@ -291,6 +314,8 @@ class Sandbox:
             exfil_allow=_allowed_addresses(self.allow, info.host_addr),
             canaries=self._canary.paths() if self._canary is not None else (),
             detectors=(self._canary.detector(),) if self._canary is not None else (),
+            gpu_policy=GpuPolicy(grants={self.sandbox_id: self.gpu}),
+            gpu=self._gpu_detector,
         )
         watch = Watch(
             sandbox_id=self.sandbox_id,
@@ -432,6 +457,11 @@ class Sandbox:
         """The shared monitor (None when monitoring is off)."""
         return self._monitor
 
+    def sensor_status(self) -> dict[str, str]:
+        """Sensor name -> state, e.g. ``{"proc": "running", ..., "gpu": "unavailable: ..."}``
+        (empty when monitoring is off)."""
+        return self._monitor.sensor_status() if self._monitor is not None else {}
+
     def alerts(self) -> tuple[Alert, ...]:
         """Every alert of this sandbox so far (daemons' later alerts included)."""
         if self._watch is None:
@@ -478,6 +508,7 @@ class Sandbox:
         input: bytes | str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        gpu_workload: bool = False,
     ) -> ExecResult:
         """Run one command in the sandbox and wait for it.
 
@@ -489,6 +520,8 @@ class Sandbox:
             input: Bytes (or text) for its stdin; /dev/null when None.
             env: Extra environment (over the sandbox's clean default).
             cwd: Working directory inside (the work dir when None).
+            gpu_workload: This command's process tree is the sandbox's declared GPU workload
+                (its GPU use is expected; other processes' sustained use is reported).
 
         Returns:
             The result; ``denied`` is set (and nothing ran) when the episode was ended or the
@@ -516,7 +549,8 @@ class Sandbox:
         mark = self._watch.alert_count() if self._watch is not None else 0
         self._step_started(step, tool_call_id, command)
         try:
-            execution = self._spawn(argv, step, tool_call_id, in_r, out_w, err_w, env, cwd)
+            execution = self._spawn(argv, step, tool_call_id, in_r, out_w, err_w, env, cwd,
+                                    gpu_workload)  # fmt: skip
         except ExecFailed as exc:
             collector.finish(0.1)
             self._step_ended(step, tool_call_id, exc.code)
@@ -557,16 +591,19 @@ class Sandbox:
         step_id: int | None = 0,
         tool_call_id: str = "",
         env: Mapping[str, str] | None = None,
+        gpu_workload: bool = False,
     ) -> int:
         """Run a whole program (an agent) with the given stdio fds; returns its exit code
-        (137 when watchkeeper stopped it, 126 when denied)."""
+        (137 when watchkeeper stopped it, 126 when denied). ``gpu_workload``: the program's
+        process tree is the declared GPU workload."""
         step = self._take_step(step_id)
         if self.denial():
             return 126
         self._ensure_server()
         self._step_started(step, tool_call_id, list(argv))
         try:
-            execution = self._spawn(argv, step, tool_call_id, stdin, stdout, stderr, env, None)
+            execution = self._spawn(argv, step, tool_call_id, stdin, stdout, stderr, env, None,
+                                    gpu_workload)  # fmt: skip
         except ExecFailed as exc:
             os.write(stderr, f"watchkeeper: cannot run {argv[0]}: {exc}\n".encode())
             self._step_ended(step, tool_call_id, exc.code)
@@ -600,18 +637,21 @@ class Sandbox:
         stderr: int,
         env: Mapping[str, str] | None,
         cwd: str | None,
+        gpu_workload: bool = False,
     ) -> Execution:
         executor = self._executor
         assert executor is not None
         return executor.spawn(
             argv, stdin=stdin, stdout=stdout, stderr=stderr, env=self.box.environment(env),
-            cwd=cwd, register=lambda pid: self._register(pid, step, tool_call_id),
+            cwd=cwd, register=lambda pid: self._register(pid, step, tool_call_id, gpu_workload),
         )  # fmt: skip
 
-    def _register(self, pid: int, step: int, tool_call_id: str) -> None:
+    def _register(self, pid: int, step: int, tool_call_id: str, gpu_workload: bool) -> None:
         if self._monitor is not None:
             self._monitor.dispatcher.expect_exit(pid)
             self._monitor.lineage.register_root(pid, self.sandbox_id, step, tool_call_id)
+        if gpu_workload and self._watch is not None:
+            self._watch.pipeline.declare_gpu(self.sandbox_id, pid)
 
     def _wait(self, execution: Execution, timeout: float | None) -> tuple[int, bool, bool, bool]:
         """(exit code, killed, timed out, frozen) once the command ended or was contained."""
@@ -671,7 +711,16 @@ class Sandbox:
             "policy": self.policy.source,
             "declared_workload": list(self.declared_workload),
             "network": self._network,
+            "gpu": grant_text(self.gpu),
+            "sensors": self.sensor_status(),
         }
+
+
+def grant_text(grant: GpuGrant) -> str:
+    """A grant as ``watchkeeper run --gpu`` takes it: "none", "all" or "0,GPU-..."."""
+    if grant.everything:
+        return "all"
+    return ",".join(grant.devices) or "none"
 
 
 def _load_policy(policy: PolicyArg, known: set[str]) -> Policy:

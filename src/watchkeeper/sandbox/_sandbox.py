@@ -31,6 +31,7 @@ from watchkeeper.sandbox._state import (
 from watchkeeper.sandbox.cgroup import Cgroup, Limits
 from watchkeeper.sandbox.dns import DnsForwarder, DnsQuery, Resolver, StaticResolver, SystemResolver
 from watchkeeper.sandbox.firewall import DENY_PREFIX, Firewall, parse_allow_list
+from watchkeeper.sandbox.gpu import GpuGrant, gpu_bwrap_args, sandbox_env
 from watchkeeper.sandbox.netns import (
     DEFAULT_POOLS,
     NetnsInfo,
@@ -70,6 +71,12 @@ class SandboxSpec:
         log_rate: Denied-packet log records per second at most.
         pools: Address pools for the veth pair's /30.
         tmp_size: Size limit of ``/tmp`` inside, in bytes.
+        gpu: The GPUs the sandbox may use (None or ``GpuGrant.none()``: no ``/dev/nvidia*`` node
+            and no ``CUDA_VISIBLE_DEVICES`` / ``NVIDIA_VISIBLE_DEVICES`` inside; see
+            :func:`~watchkeeper.sandbox.gpu.gpu_bwrap_args`).
+        gpu_dev_root: Where the host's ``nvidia*`` device nodes are (tests use a fake tree).
+        gpu_minors: Granted device (index or UUID, as in the grant) -> N of ``/dev/nvidiaN``,
+            when known from NVML; without it index N is ``/dev/nvidiaN``.
     """
 
     id: str
@@ -91,6 +98,9 @@ class SandboxSpec:
     log_rate: int = 20
     pools: tuple[str, ...] = DEFAULT_POOLS
     tmp_size: int | None = None
+    gpu: GpuGrant | None = None
+    gpu_dev_root: str = "/dev"
+    gpu_minors: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         if not _ID_RE.match(self.id):
@@ -103,6 +113,8 @@ class SandboxSpec:
             raise SandboxError(f"dns_resolver must be 'static' or 'system', not {self.dns_resolver!r}")
         parse_allow_list(self.allow)
         StaticResolver(_dns_map(self.dns, "127.0.0.1"))
+        if self.gpu is not None and not isinstance(self.gpu, GpuGrant):
+            raise SandboxError(f"gpu must be a GpuGrant or None, not {type(self.gpu).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +193,8 @@ class SandboxHost:
         self._resolv_conf = b""
         self._landlock_abi = 0
         self._landlock_python = ""
+        self._gpu_argv: list[str] = []
+        self._gpu_env: dict[str, str] = {}
 
     # ----------------------------------------------------------------- setup
 
@@ -196,6 +210,13 @@ class SandboxHost:
         check_prerequisites()
         start = time.monotonic()
         spec = self.spec
+        # before anything exists: a granted GPU without its node fails here (fail closed)
+        argv, self._gpu_env = gpu_bwrap_args(
+            spec.gpu or GpuGrant.none(), spec.gpu_dev_root, minors=spec.gpu_minors
+        )
+        for key, value in self._gpu_env.items():  # after the --unsetenv pairs
+            argv += ["--setenv", key, value]
+        self._gpu_argv = argv
         self._claim_id()
         try:
             names = names_for(spec.id)
@@ -321,7 +342,7 @@ class SandboxHost:
             resolv_conf_fd=resolv_conf_fd,
             unshare_user=spec.uid is not None,
             tmp_size=spec.tmp_size,
-            extra_args=tuple(bwrap_args),
+            extra_args=(*self._gpu_argv, *bwrap_args),
         )
         return (
             bwrap.cgroup_entry_argv(self.cgroup.procs_files)
@@ -330,8 +351,14 @@ class SandboxHost:
             + bwrap.bwrap_argv(opts, inner)
         )
 
+    @property
+    def gpu_env(self) -> dict[str, str]:
+        """What the GPU grant sets inside (``CUDA_VISIBLE_DEVICES``...; empty without a grant)."""
+        return dict(self._gpu_env)
+
     def environment(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The clean environment a command gets: defaults, then ``spec.env``, then ``env``."""
+        """The clean environment a command gets: defaults, then ``spec.env``, then ``env``;
+        then the GPU variables are removed and, with a grant, set to the granted devices."""
         result = {
             "PATH": bwrap.DEFAULT_PATH,
             "HOME": self.spec.workdir,
@@ -340,7 +367,7 @@ class SandboxHost:
         }
         result.update(self.spec.env)
         result.update(env or {})
-        return result
+        return sandbox_env(result, self._gpu_env)
 
     def popen(
         self,

@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from watchkeeper.errors import PrerequisiteError
+from watchkeeper.events import GpuEvent
 from watchkeeper.sensors._base import Emit, SensorStats
 from watchkeeper.sensors._gpu_attribution import (
     AncestryProvider,
@@ -34,7 +34,6 @@ from watchkeeper.sensors._gpu_attribution import (
     StaticAttributor,
     sandbox_of_cgroup_file,
 )
-from watchkeeper.sensors._gpu_event import GpuEvent
 from watchkeeper.sensors._gpu_nvml import (
     NVML_CLOCK_MEM,
     NVML_CLOCK_SM,
@@ -108,6 +107,7 @@ class GpuSensor:
         proc_root: Where /proc is (tests point it at a fake tree).
         clock: Wall clock for event timestamps.
         run_id / episode_id: Stamped on every event.
+        heartbeat: Called by the polling thread after every poll round (the runtime's watchdog).
     """
 
     name = "gpu"
@@ -123,6 +123,7 @@ class GpuSensor:
         clock: Callable[[], float] = time.time,
         run_id: str = "",
         episode_id: str = "",
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         if poll_interval_s <= 0:
             raise ValueError("poll_interval_s must be positive")
@@ -150,6 +151,7 @@ class GpuSensor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._emit: GpuEmit | None = None
+        self._heartbeat = heartbeat
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -167,6 +169,16 @@ class GpuSensor:
     def devices(self) -> tuple[GpuDevice, ...]:
         """The watched devices (after :meth:`open`)."""
         return self._devices
+
+    @property
+    def poll_interval_s(self) -> float:
+        """Seconds between polls."""
+        return self._interval
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The polling thread while the sensor runs (for the watchdog)."""
+        return self._thread
 
     @property
     def driver_version(self) -> str:
@@ -205,8 +217,8 @@ class GpuSensor:
     def start(self, emit: GpuEmit | Emit) -> None:
         """Open NVML if needed and poll in a background thread, emitting every event.
 
-        ``emit`` receives :class:`GpuEvent` s (a ``Sensor`` emit is accepted: GpuEvent is not
-        yet a member of the shared ``Event`` union, so receivers must expect it).
+        ``emit`` receives :class:`GpuEvent` s (a member of the shared ``Event`` union, so a
+        ``Sensor`` emit fits).
 
         Raises:
             PrerequisiteError: when NVML or a GPU is missing (state "unavailable").
@@ -214,7 +226,7 @@ class GpuSensor:
         if self._thread is not None:
             return
         self.open()
-        self._emit = cast(GpuEmit, emit)
+        self._emit = emit
         self._stop.clear()
         self._state = "running"
         self._thread = threading.Thread(target=self._run, name="wk-gpu-sensor", daemon=True)
@@ -276,6 +288,11 @@ class GpuSensor:
                     if emit is not None:
                         emit(event)
                 except Exception:  # a failing receiver must not kill the sensor
+                    self._count(errors=1)
+            if self._heartbeat is not None:
+                try:
+                    self._heartbeat()
+                except Exception:  # the watchdog is an observer here
                     self._count(errors=1)
             next_at += self._interval
             now = time.monotonic()

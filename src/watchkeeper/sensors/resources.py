@@ -6,8 +6,9 @@ v1, memory from ``memory.current`` / ``memory.usage_in_bytes``) and one per live
 from psutil ``cpu_times``, RSS, threads). ``cpu_share`` is in cores: 1.0 is one core busy for the
 whole interval. A process seen for the first time gets its average since it started.
 
-Samples are not events (there is no resource class in :mod:`watchkeeper.events`); they are handed
-to the ``on_sample`` callback given at construction. ``start(emit)`` follows the Sensor protocol.
+Samples (:class:`~watchkeeper.events.ResourceSample`, re-exported here) are a stream of their own,
+not members of the ``Event`` union; they are handed to the ``on_sample`` callback given at
+construction. ``start(emit)`` follows the Sensor protocol.
 """
 
 from __future__ import annotations
@@ -22,38 +23,12 @@ import psutil
 
 from watchkeeper.attribution.lineage import Lineage
 from watchkeeper.errors import SensorError
+from watchkeeper.events import ResourceSample
 from watchkeeper.sensors._base import Emit, SensorStats
 
+__all__ = ["CgroupStats", "ResourceSample", "ResourcesSensor"]
+
 _MAX_PROCS = 4096
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResourceSample:
-    """CPU and memory of one process (or, with ``pid=None``, of a whole sandbox) at ``ts``.
-
-    Attributes:
-        ts: Epoch seconds of the sample.
-        sandbox_id: The sandbox.
-        pid: Host pid; None for the sandbox total (its cgroup).
-        step / tool_call_id: Attribution of the process (None / "" for the total).
-        cpu_share: CPU used since the previous sample, in cores (0..n).
-        rss_bytes: Resident memory (the cgroup's charged memory for the total).
-        num_threads: Threads of the process (live processes of the sandbox for the total).
-        image / command_line: The process ("" for the total).
-        interval: Seconds covered by ``cpu_share``.
-    """
-
-    ts: float
-    sandbox_id: str
-    pid: int | None
-    step: int | None = None
-    tool_call_id: str = ""
-    cpu_share: float = 0.0
-    rss_bytes: int = 0
-    num_threads: int = 0
-    image: str = ""
-    command_line: str = ""
-    interval: float = 0.0
 
 
 class CgroupStats(Protocol):
@@ -225,6 +200,7 @@ class ResourcesSensor:
         return ResourceSample(
             ts=ts,
             sandbox_id=sandbox_id,
+            source="resources",
             pid=None,
             cpu_share=share,
             rss_bytes=memory,
@@ -270,6 +246,7 @@ class ResourcesSensor:
         return ResourceSample(
             ts=ts,
             sandbox_id=sandbox_id,
+            source="resources",
             pid=pid,
             step=attribution.step if attribution else None,
             tool_call_id=attribution.tool_call_id if attribution else "",

@@ -30,9 +30,8 @@ from dataclasses import dataclass, field, replace
 from typing import cast
 
 from watchkeeper.alerts import Alert, Evidence, Severity
-from watchkeeper.events import Event, NetworkEvent
+from watchkeeper.events import GpuEvent, NetworkEvent
 from watchkeeper.sandbox.gpu import GpuGrant
-from watchkeeper.sensors.gpu import GpuEvent
 
 RULE_UNGRANTED = "detector:gpu-ungranted"
 RULE_UNDECLARED = "detector:gpu-undeclared"
@@ -444,7 +443,6 @@ def gpu_evidence(
     event: GpuEvent, duration_s: float, feats: MiningFeatures | None = None
 ) -> tuple[Evidence, ...]:
     """Evidence entries for a GPU alert: device, pid, SM %, memory %, duration, sandbox, step."""
-    as_event = cast(Event, event)  # GpuEvent is not (yet) a member of the shared Event union
     sm = feats.sm_mean if feats else event.sm_util
     mem = feats.mem_mean if feats else event.mem_util
     pairs = [
@@ -464,7 +462,7 @@ def gpu_evidence(
             ("gpu.mem_sm_ratio", f"{feats.mem_sm_ratio:.2f}"),
             ("gpu.pcie_kbps", "" if feats.pcie_kbps is None else f"{feats.pcie_kbps:.0f}"),
         ]
-    return tuple(Evidence(event=as_event, field=k, text=v) for k, v in pairs)
+    return tuple(Evidence(event=event, field=k, text=v) for k, v in pairs)
 
 
 def _net_evidence(event: NetworkEvent) -> Evidence:
