@@ -3,8 +3,10 @@
 What it measures (all on the same machine, in the same run):
 
 1. End to end: ``Auditor.audit`` over trajectories read from a commands JSONL file (read + shell
-   and code understanding + Sigma evaluation), with the built-in pack plus the SigmaHQ Linux rules.
-   Reported as tool calls per second per core.
+   and code understanding + Sigma evaluation), with the built-in pack alone and plus the SigmaHQ
+   Linux rules. Reported as tool calls per second per core, twice: on the corpus repeated (as RL
+   rollouts repeat commands; the findings memo and parse cache hit) and with every call made
+   unique by a leading comment line (no cache can hit: the cost of a command never seen before).
 2. Rule evaluation only, same events, same SigmaHQ rules: our compiled engine (with its shared
    Aho-Corasick prefilter) against azuma (a Python Sigma evaluator on PyPI) evaluating every rule
    that both can load on the event's Sigma field dict. Reported as events/s and the ratio.
@@ -50,10 +52,16 @@ def _commands() -> list[str]:
     return out
 
 
-def _write_jsonl(path: Path, commands: list[str], n: int) -> int:
+def _write_jsonl(path: Path, commands: list[str], n: int, unique: bool = False) -> int:
+    """``n`` calls cycling through ``commands``; ``unique`` puts a distinct comment line before
+    each, so no two calls share a text and no cache (parse cache, findings memo) ever hits, while
+    what each command does stays the same."""
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):
-            f.write(json.dumps({"id": f"c{i}", "command": commands[i % len(commands)]}) + "\n")
+            command = commands[i % len(commands)]
+            if unique:
+                command = f"# u{i}\n{command}"
+            f.write(json.dumps({"id": f"c{i}", "command": command}) + "\n")
     return path.stat().st_size
 
 
@@ -72,8 +80,10 @@ def end_to_end(path: Path, with_sigmahq: bool) -> dict[str, float]:
             calls += v.tool_calls
             flagged += bool(v.findings)
     dt = time.perf_counter() - t0
+    memo = auditor.memo
+    hit_rate = memo.hits / max(1, memo.hits + memo.misses) if memo is not None else 0.0
     return {"tool_calls": calls, "seconds": dt, "calls_per_s": calls / dt, "rules": len(auditor.engine.rules),
-            "trajectories_with_findings": flagged}
+            "trajectories_with_findings": flagged, "memo_hit_rate": round(hit_rate, 3)}
 
 
 def engine_vs_azuma(commands: list[str], repeat: int) -> dict[str, float]:
@@ -169,8 +179,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "calls.jsonl"
         size = _write_jsonl(data, commands, args.calls)
+        unique = Path(tmp) / "unique.jsonl"
+        _write_jsonl(unique, commands, args.calls, unique=True)
         results["builtin_only"] = end_to_end(data, with_sigmahq=False)
         results["builtin_plus_sigmahq"] = end_to_end(data, with_sigmahq=True)
+        results["builtin_only_unique"] = end_to_end(unique, with_sigmahq=False)
+        results["builtin_plus_sigmahq_unique"] = end_to_end(unique, with_sigmahq=True)
         results["input_mb"] = size / 2**20
         results["engine_vs_azuma"] = engine_vs_azuma(commands, args.azuma_repeat)
         avg = size / args.calls

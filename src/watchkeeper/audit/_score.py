@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from watchkeeper.alerts import Severity
 from watchkeeper.audit._context import TrajectoryContext
+from watchkeeper.audit._memo import NO_EFFECTS, Effects, Memo, context_key, is_pure
 from watchkeeper.audit._verdict import Finding, Verdict, risk_of
 from watchkeeper.audit.extract import events_for_tool_call
 from watchkeeper.detect import Engine
 from watchkeeper.rules import BUILTIN_PREFIX, RuleIssue, SigmaRule, load_rules
-from watchkeeper.trajectories import Trajectory
+from watchkeeper.trajectories import ToolCall, ToolKind, Trajectory
 
 _EVIDENCE_MAX = 400
 
@@ -25,6 +27,18 @@ def behaviour_of(rule: SigmaRule) -> str:
     return "sigma"
 
 
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """One rule match in one tool call, independent of the call's attribution."""
+
+    rule: SigmaRule
+    evidence: str
+    span: tuple[int, int] | None
+    field: str
+    behaviour: str
+    confidence: float
+
+
 class Auditor:
     """Audits trajectories with one compiled engine; cheap to call per trajectory.
 
@@ -32,15 +46,42 @@ class Auditor:
         engine: The compiled rules.
         rule_issues: Rules that could not be loaded (reported by the CLI).
         run_id: Stamped on every event and finding.
+        memo_size: Pure shell commands seen before reuse their findings (see
+            ``watchkeeper.audit._memo``); up to this many distinct commands are kept (0: off).
     """
 
     def __init__(
-        self, engine: Engine, *, rule_issues: Sequence[RuleIssue] = (), run_id: str = ""
+        self,
+        engine: Engine,
+        *,
+        rule_issues: Sequence[RuleIssue] = (),
+        run_id: str = "",
+        memo_size: int = 32_768,
     ) -> None:
         self.engine = engine
+        self.memo: Memo[tuple[tuple[_Hit, ...], Effects]] | None = Memo(memo_size) if memo_size > 0 else None
         self.rule_issues = tuple(rule_issues)
         self.run_id = run_id
         self._behaviour = {r.id: behaviour_of(r) for r in engine.rules}
+
+    def _hits(self, call: ToolCall, ctx: TrajectoryContext) -> tuple[_Hit, ...]:
+        """The rule matches of one tool call's events, in event order."""
+        text = call.text
+        out: list[_Hit] = []
+        match = self.engine.match
+        for event in events_for_tool_call(call, ctx):
+            for m in match(event):
+                span = event.span
+                if span is not None and 0 <= span[0] <= span[1] <= len(text):
+                    evidence = text[span[0] : span[1]]
+                else:
+                    evidence = m.text
+                if len(evidence) > _EVIDENCE_MAX:
+                    evidence = evidence[: _EVIDENCE_MAX - 3] + "..."
+                rule = m.rule
+                out.append(_Hit(rule, evidence, span, m.field, self._behaviour.get(rule.id, "sigma"),
+                                rule.confidence))
+        return tuple(out)
 
     @classmethod
     def from_rules(
@@ -55,41 +96,55 @@ class Auditor:
         ctx = TrajectoryContext(episode_id=trajectory.id, run_id=self.run_id)
         best: dict[tuple[int | None, str, str], Finding] = {}
         calls = 0
-        engine = self.engine
+        memo = self.memo
         for step in trajectory.steps:
             for call in step.tool_calls:
                 calls += 1
                 text = call.text
-                for event in events_for_tool_call(call, ctx.for_step(step, call)):
-                    for match in engine.match(event):
-                        rule = match.rule
-                        key = (step.index, call.id, rule.id)
-                        span = event.span
-                        if span is not None and 0 <= span[0] <= span[1] <= len(text):
-                            evidence = text[span[0] : span[1]]
-                        else:
-                            evidence = match.text
-                        if len(evidence) > _EVIDENCE_MAX:
-                            evidence = evidence[: _EVIDENCE_MAX - 3] + "..."
-                        finding = Finding(
-                            step=step.index,
-                            tool_call_id=call.id,
-                            rule_id=rule.id,
-                            title=rule.title,
-                            severity=rule.level,
-                            attack=rule.attack,
-                            confidence=rule.confidence,
-                            evidence=evidence,
-                            span=span,
-                            behaviour=self._behaviour.get(rule.id, "sigma"),
-                            field=match.field,
-                        )
-                        old = best.get(key)
-                        if old is None or (finding.severity, finding.confidence) > (
-                            old.severity,
-                            old.confidence,
-                        ):
-                            best[key] = finding
+                if memo is not None and call.kind is ToolKind.SHELL and text and is_pure(text, ctx):
+                    key = context_key(ctx, text)
+                    known = memo.get(key)
+                    if known is None:
+                        cwd, env, files = ctx.cwd, dict(ctx.env), dict(ctx.files)
+                        hits = self._hits(call, ctx.for_step(step, call))
+                        effects = Effects.between(cwd, env, files, ctx)
+                        size = len(text) + effects.chars + sum(len(h.evidence) for h in hits)
+                        memo.put(key, (hits, effects or NO_EFFECTS), size)
+                    else:
+                        hits, effects = known
+                        if effects:
+                            effects.apply(ctx.for_step(step, call))
+                else:
+                    hits = self._hits(call, ctx.for_step(step, call))
+                for hit in hits:
+                    rule = hit.rule
+                    key3 = (step.index, call.id, rule.id)
+                    old = best.get(key3)
+                    if old is not None and (rule.level, hit.confidence) <= (old.severity, old.confidence):
+                        continue
+                    best[key3] = Finding(
+                        step=step.index,
+                        tool_call_id=call.id,
+                        rule_id=rule.id,
+                        title=rule.title,
+                        severity=rule.level,
+                        attack=rule.attack,
+                        confidence=hit.confidence,
+                        evidence=hit.evidence,
+                        span=hit.span,
+                        behaviour=hit.behaviour,
+                        field=hit.field,
+                    )
+        if not best:
+            return Verdict(
+                trajectory_id=trajectory.id,
+                source=trajectory.source,
+                risk=0.0,
+                max_severity=None,
+                tool_calls=calls,
+                format=trajectory.format,
+                metadata=trajectory.metadata,
+            )
         findings = tuple(
             sorted(best.values(), key=lambda f: (f.step if f.step is not None else -1, -f.severity))
         )

@@ -124,6 +124,9 @@ class _Totals:
     def add(self, v: Verdict) -> None:
         self.trajectories += 1
         self.tool_calls += v.tool_calls
+        if not v.findings:
+            self.by_severity["none"] += 1
+            return
         self.by_severity[v.max_severity.label if v.max_severity else "none"] += 1
         if v.max_severity is not None and (self.max_seen is None or v.max_severity > self.max_seen):
             self.max_seen = v.max_severity
