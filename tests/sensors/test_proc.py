@@ -176,8 +176,10 @@ def test_cgroup_membership_attributes_processes_without_lineage(
     group.mkdir()
     try:
         s.lineage.register_cgroup(f"/wk-test-proc-{os.getpid()}", "sbx-cg")
+        # the marked process lives a moment so that its command line can still be read when the
+        # sensor handles its exec (what is tested here is the cgroup attribution, not that race)
         proc = subprocess.Popen(
-            ["sh", "-c", "read x; /bin/echo wk-in-cgroup >/dev/null"],
+            ["sh", "-c", "read x; /bin/sh -c 'sleep 0.3' wk-in-cgroup"],
             stdin=subprocess.PIPE,
         )
         (group / "cgroup.procs").write_text(str(proc.pid))
