@@ -35,7 +35,8 @@ def test_renamed_miner_is_killed_and_attributed(
     out = tmp_path / "out"
     with Sandbox(allow=["host:443/tcp"], workdir=workdir, out_dir=out, sandbox_id=new_id("m")) as sb:
         with StratumPool(sb.host_addr, 443, max_seconds=20):
-            first = sb.exec("true", step_id=0, tool_call_id="call-0")
+            # lives a moment so that its command line is read (a shorter one may be "[sh]")
+            first = sb.exec("true; sleep 0.2", step_id=0, tool_call_id="call-0")
             assert first.ok and first.alerts == ()
             result = sb.exec(_miner(workdir, sb.host_addr, 443), step_id=1,
                              tool_call_id="call-1", timeout=15)  # fmt: skip
@@ -63,7 +64,7 @@ def test_renamed_miner_is_killed_and_attributed(
         _, rows = db.sql("SELECT step, tool_call_id, command_line FROM events "
                          "WHERE category = 'process_creation' AND activity = 'launch'")
         assert any(r[0] == 1 and r[1] == "call-1" and "systemd-helper" in r[2] for r in rows)
-        assert any(r[0] == 0 and r[2] == "/bin/sh -c true" for r in rows)
+        assert any(r[0] == 0 and r[2] == "/bin/sh -c true; sleep 0.2" for r in rows)
         assert not any("execserver" in r[2] or "wk-enter" in r[2] for r in rows)  # plumbing
         _, rows = db.sql("SELECT rule_id, step, action FROM alerts WHERE rule_id = 'detector:stratum'")
         assert rows == [("detector:stratum", 1, "kill")]
