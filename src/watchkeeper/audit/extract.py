@@ -58,7 +58,7 @@ _IMAGE_CACHE: dict[str, str] = {}
 _DIR_CHANGERS = frozenset({"cd", "pushd", "popd"})
 _INTERPRETER_PREFIXES = ("python", "pypy", "perl", "ruby", "php", "lua", "node", "nodejs", "awk",
                          "gawk", "mawk", "nawk", "deno", "tclsh", "jruby")
-FETCHERS = frozenset({"curl", "wget", "wget2", "http", "https", "xh", "xhs", "httpie", "aria2c",
+_FETCHERS = frozenset({"curl", "wget", "wget2", "http", "https", "xh", "xhs", "httpie", "aria2c",
                        "lynx", "links", "w3m", "fetch"})
 _SSHES = frozenset({"ssh", "scp", "sftp", "rsync", "autossh", "sshfs", "mosh"})
 _NCS = frozenset({"nc", "ncat", "netcat", "telnet", "nc.traditional", "nc.openbsd"})
@@ -677,7 +677,7 @@ def _h_shell(em: _Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, d
 
 
 _HANDLERS: dict[str, Callable[[_Emitter, SimpleCommand, str, str, str, int], None]] = {}
-for _n in FETCHERS:
+for _n in _FETCHERS:
     _HANDLERS[_n] = _h_fetch
 for _n in _SSHES:
     _HANDLERS[_n] = _h_ssh
