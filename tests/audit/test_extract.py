@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watchkeeper.audit._context import TrajectoryContext
-from watchkeeper.audit._shell_model import fast_constructor
 from watchkeeper.audit.extract import MAX_EVENTS, analyse_tool_call, events_for_tool_call, image_of
 from watchkeeper.events import DnsEvent, Event, FileEvent, NetworkEvent, ProcessEvent
 from watchkeeper.trajectories import Step, ToolCall, ToolKind
+from watchkeeper.trajectories._fast import fast_constructor
 
 
 def b64(text: str) -> str:

@@ -176,3 +176,24 @@ def test_memo_is_bounded() -> None:
     for i in range(10):
         by_size.put(i, i, chars=4)
         assert len(by_size) <= 2
+
+
+def test_single_call_trajectories_on_a_hit_match_full_analysis() -> None:
+    """A trajectory of one call whose command is in the memo takes a shorter path: the same
+    verdict as full analysis (findings, order, risk, max severity), whatever the step index."""
+    with_memo = Auditor.from_rules()
+    without = Auditor(with_memo.engine, memo_size=0)
+    singles = [
+        Trajectory(id=f"s{i}-{rep}", source=f"mem:{i}", format="test", steps=(
+            Step(index=i % 3, tool_calls=(ToolCall(id=f"c{i}-{rep}", name="bash", kind=ToolKind.SHELL,
+                                                    command=c, arguments_text=c),)),))
+        for rep in range(2) for i, c in enumerate(COMMANDS)
+    ]
+    flagged = 0
+    for t in singles:
+        got = with_memo.audit(t)
+        assert got == without.audit(t), t.id
+        flagged += bool(got.findings)
+    assert with_memo.memo is not None
+    assert with_memo.memo.hits >= len(COMMANDS) // 2  # the second round hit
+    assert flagged > 100  # the corpus's malicious commands were among them

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watchkeeper.alerts import Severity
 from watchkeeper.audit import Finding, Verdict
@@ -33,3 +35,52 @@ def test_verdict_with_findings_is_written_whole(tmp_path: Path) -> None:
     writer.write(verdict)
     writer.close()
     assert json.loads(out.read_text()) == verdict.to_dict()
+
+
+_text = st.text(max_size=12)  # includes quotes, controls, non-ASCII and lone surrogates
+_findings = st.builds(
+    Finding,
+    step=st.none() | st.integers(-3, 10**6),
+    tool_call_id=_text,
+    rule_id=_text,
+    title=_text,
+    severity=st.sampled_from(list(Severity)),
+    attack=st.lists(_text, max_size=3).map(tuple),
+    confidence=st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, 0.5, 1.0, 1e-7]),
+    evidence=_text,
+    span=st.none() | st.tuples(st.integers(0, 10**5), st.integers(0, 10**5)),
+    behaviour=_text,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tid=_text,
+    source=_text,
+    risk=st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 1),
+    top=st.none() | st.sampled_from(list(Severity)),
+    findings=st.lists(_findings, max_size=4).map(tuple),
+)
+def test_every_verdict_line_equals_json_dumps(
+    tid: str, source: str, risk: float, top: Severity | None, findings: tuple[Finding, ...]
+) -> None:
+    verdict = Verdict(trajectory_id=tid, source=source, risk=risk, max_severity=top, findings=findings)
+    assert JsonlWriter.line(verdict) == json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
+
+
+def test_corpus_verdict_lines_equal_json_dumps() -> None:
+    from watchkeeper.audit import Auditor
+    from watchkeeper.trajectories import Step, ToolCall, ToolKind, Trajectory
+
+    auditor = Auditor.from_rules()
+    corpus = Path(__file__).resolve().parents[1] / "data" / "corpus"
+    flagged = 0
+    for name in ("malicious.jsonl", "dual_use.jsonl", "benign.jsonl"):
+        for i, line in enumerate((corpus / name).read_text(encoding="utf-8").splitlines()):
+            command = json.loads(line)["command"]
+            call = ToolCall(id=f"c{i}", name="bash", kind=ToolKind.SHELL, command=command, arguments_text=command)
+            verdict = auditor.audit(Trajectory(id=f"{name}:{i}", source=name, format="t",
+                                               steps=(Step(index=i, tool_calls=(call,)),)))
+            flagged += bool(verdict.findings)
+            assert JsonlWriter.line(verdict) == json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
+    assert flagged > 100

@@ -15,7 +15,7 @@ class Severity(IntEnum):
     @property
     def label(self) -> str:
         """Lower-case name as used in Sigma and in our outputs."""
-        return self.name.lower()
+        return _LABELS[self]
 
     @classmethod
     def parse(cls, text: str) -> Severity:
@@ -28,3 +28,6 @@ class Severity(IntEnum):
         except KeyError:
             names = ", ".join(s.label for s in cls)
             raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+
+_LABELS = {s: s.name.lower() for s in Severity}

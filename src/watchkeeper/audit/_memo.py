@@ -134,6 +134,10 @@ class Memo(Generic[V]):
             self.hits += 1
         return value
 
+    def peek(self, key: Hashable) -> V | None:
+        """Like :meth:`get`, without counting."""
+        return self._data.get(key)
+
     def put(self, key: Hashable, value: V, chars: int = 0) -> None:
         """Keep ``value`` under ``key``; ``chars`` is the size of the text it stands for."""
         if len(self._data) >= self.size or self._chars + chars > self.max_chars:

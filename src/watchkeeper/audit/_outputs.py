@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from watchkeeper.alerts import Severity
-from watchkeeper.audit._verdict import Verdict
+from watchkeeper.audit._verdict import Finding, Verdict
 from watchkeeper.errors import InputError
 
 
@@ -67,21 +67,63 @@ _string = json.encoder.encode_basestring
 """A JSON string literal, as ``json.dumps(..., ensure_ascii=False)`` writes it."""
 
 
+_LABELS = {s: s.label for s in Severity}
+_FINITE = (float("-inf"), float("inf"))
+
+
+def _number(value: float) -> str | None:
+    """A float as json.dumps writes it, or None for what it writes differently (NaN, inf)."""
+    if type(value) is float and _FINITE[0] < value < _FINITE[1]:
+        return repr(value)
+    return None
+
+
+def _finding_json(f: Finding) -> str | None:
+    """``json.dumps(f.to_dict(), ensure_ascii=False)`` for findings of the usual types, else None."""
+    step = f.step
+    if step is not None and type(step) is not int:
+        return None
+    confidence = _number(f.confidence)
+    span = f.span
+    if confidence is None or (span and not (len(span) == 2 and type(span[0]) is int and type(span[1]) is int)):
+        return None
+    try:
+        return (
+            f'{{"step": {"null" if step is None else step}, "tool_call_id": {_string(f.tool_call_id)}, '
+            f'"rule_id": {_string(f.rule_id)}, "title": {_string(f.title)}, "severity": "{_LABELS[f.severity]}", '
+            f'"attack": [{", ".join(map(_string, f.attack))}], "evidence": {_string(f.evidence)}, '
+            f'"span": {f"[{span[0]}, {span[1]}]" if span else "null"}, "confidence": {confidence}, '
+            f'"behaviour": {_string(f.behaviour)}}}'
+        )
+    except (TypeError, KeyError):  # a field of another type (a foreign Finding): the slow path
+        return None
+
+
 class JsonlWriter:
-    """Exactly one JSON object per trajectory."""
+    """Exactly one JSON object per trajectory (byte for byte what ``json.dumps`` writes)."""
 
     def __init__(self, path: Path | None) -> None:
         self._out = _AtomicText(path)
 
     def write(self, verdict: Verdict) -> None:
+        self._out.stream.write(self.line(verdict))
+
+    @staticmethod
+    def line(verdict: Verdict) -> str:
+        """The output line of ``verdict``, built without an intermediate dict where the values
+        have the usual types (the same text as ``json.dumps(verdict.to_dict())``)."""
+        head = f'{{"trajectory_id": {_string(verdict.trajectory_id)}, "source": {_string(verdict.source)}, '
         if not verdict.findings and verdict.max_severity is None and verdict.risk == 0.0:
-            # most trajectories: the same text json.dumps gives, without building a dict
-            self._out.stream.write(
-                f'{{"trajectory_id": {_string(verdict.trajectory_id)}, "source": {_string(verdict.source)}, '
-                '"risk": 0.0, "max_severity": "none", "findings": []}\n'
-            )
-            return
-        self._out.stream.write(json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n")
+            return head + '"risk": 0.0, "max_severity": "none", "findings": []}\n'
+        risk = _number(round(verdict.risk, 4)) if type(verdict.risk) is float else None
+        top = verdict.max_severity
+        parts = [_finding_json(f) for f in verdict.findings]
+        if risk is None or (top is not None and top not in _LABELS) or None in parts:
+            return json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
+        return (
+            f'{head}"risk": {risk}, "max_severity": "{_LABELS[top] if top is not None else "none"}", '
+            f'"findings": [{", ".join(parts)}]}}\n'  # type: ignore[arg-type]
+        )
 
     def close(self) -> None:
         self._out.close()

@@ -15,9 +15,14 @@ from watchkeeper.audit._verdict import Finding, Verdict, risk_of
 from watchkeeper.audit.extract import events_for_tool_call
 from watchkeeper.detect import Engine
 from watchkeeper.rules import BUILTIN_PREFIX, RuleIssue, SigmaRule, load_rules
-from watchkeeper.trajectories import ToolCall, ToolKind, Trajectory
+from watchkeeper.trajectories import Step, ToolCall, ToolKind, Trajectory
+from watchkeeper.trajectories._fast import fast_constructor
 
 _EVIDENCE_MAX = 400
+_new_finding = fast_constructor(Finding)
+_new_verdict = fast_constructor(Verdict)
+_FRESH = TrajectoryContext()
+"""The context every trajectory starts in (ids aside, which no memo key reads)."""
 
 
 def behaviour_of(rule: SigmaRule) -> str:
@@ -37,6 +42,45 @@ class _Hit:
     field: str
     behaviour: str
     confidence: float
+
+
+class _Entry:
+    """A memoised pure command: its hits and context effects, and (computed on first use) what a
+    trajectory made of this one call concludes: its distinct hits in verdict order, risk and max
+    severity. Trajectories of one tool call (a commands JSONL line, a single-step rollout) are
+    the common case; their verdict on a memo hit then costs one Finding per distinct hit."""
+
+    __slots__ = ("hits", "effects", "alone")
+
+    def __init__(self, hits: tuple[_Hit, ...], effects: Effects) -> None:
+        self.hits = hits
+        self.effects = effects
+        self.alone: tuple[tuple[_Hit, ...], float, Severity | None] | None = None
+
+    def summary(self) -> tuple[tuple[_Hit, ...], float, Severity | None]:
+        alone = self.alone
+        if alone is None:
+            # the same selection and order as Auditor.audit: per rule the strongest hit (the first
+            # on ties), then by severity, highest first (stable)
+            best: dict[str, _Hit] = {}
+            for hit in self.hits:
+                old = best.get(hit.rule.id)
+                if old is None or (hit.rule.level, hit.confidence) > (old.rule.level, old.confidence):
+                    best[hit.rule.id] = hit
+            ordered = tuple(sorted(best.values(), key=lambda h: -h.rule.level))
+            risk = _risk(ordered)
+            top = max((h.rule.level for h in ordered), default=None)
+            alone = self.alone = (ordered, risk, top)
+        return alone
+
+
+def _risk(hits: tuple[_Hit, ...]) -> float:
+    """:func:`risk_of` of the findings these hits become."""
+    return risk_of([
+        _new_finding(step=None, tool_call_id="", rule_id=h.rule.id, title="", severity=h.rule.level,
+                     attack=(), confidence=h.confidence, evidence="")
+        for h in hits
+    ])
 
 
 class Auditor:
@@ -59,7 +103,7 @@ class Auditor:
         memo_size: int = 32_768,
     ) -> None:
         self.engine = engine
-        self.memo: Memo[tuple[tuple[_Hit, ...], Effects]] | None = Memo(memo_size) if memo_size > 0 else None
+        self.memo: Memo[_Entry] | None = Memo(memo_size) if memo_size > 0 else None
         self.rule_issues = tuple(rule_issues)
         self.run_id = run_id
         self._behaviour = {r.id: behaviour_of(r) for r in engine.rules}
@@ -83,6 +127,34 @@ class Auditor:
                                 rule.confidence))
         return tuple(out)
 
+    def _single(self, trajectory: Trajectory, step: Step, call: ToolCall) -> Verdict | None:
+        """The verdict of a trajectory of one pure shell call already in the memo, or None (the
+        general path then analyses it; the memo's counters are left to that path)."""
+        text = call.text
+        if call.kind is not ToolKind.SHELL or not text or not is_pure(text, _FRESH):
+            return None
+        memo = self.memo
+        assert memo is not None
+        known = memo.peek(context_key(_FRESH, text))
+        if known is None:
+            return None
+        memo.hits += 1
+        ordered, risk, top = known.summary()
+        index = step.index
+        cid = call.id
+        findings = tuple([
+            _new_finding(
+                step=index, tool_call_id=cid, rule_id=h.rule.id, title=h.rule.title,
+                severity=h.rule.level, attack=h.rule.attack, confidence=h.confidence,
+                evidence=h.evidence, span=h.span, behaviour=h.behaviour, field=h.field,
+            )
+            for h in ordered
+        ]) if ordered else ()
+        return _new_verdict(
+            trajectory_id=trajectory.id, source=trajectory.source, risk=risk, max_severity=top,
+            findings=findings, tool_calls=1, format=trajectory.format, metadata=trajectory.metadata,
+        )
+
     @classmethod
     def from_rules(
         cls, *, rules_dirs: Iterable[Path | str] = (), builtin: bool = True, run_id: str = ""
@@ -93,6 +165,11 @@ class Auditor:
 
     def audit(self, trajectory: Trajectory) -> Verdict:
         """Analyse every tool call of ``trajectory`` and return its verdict."""
+        steps = trajectory.steps
+        if len(steps) == 1 and self.memo is not None and len(steps[0].tool_calls) == 1:
+            fast = self._single(trajectory, steps[0], steps[0].tool_calls[0])
+            if fast is not None:
+                return fast
         ctx = TrajectoryContext(episode_id=trajectory.id, run_id=self.run_id)
         best: dict[tuple[int | None, str, str], Finding] = {}
         calls = 0
@@ -109,9 +186,9 @@ class Auditor:
                         hits = self._hits(call, ctx.for_step(step, call))
                         effects = Effects.between(cwd, env, files, ctx)
                         size = len(text) + effects.chars + sum(len(h.evidence) for h in hits)
-                        memo.put(key, (hits, effects or NO_EFFECTS), size)
+                        memo.put(key, _Entry(hits, effects or NO_EFFECTS), size)
                     else:
-                        hits, effects = known
+                        hits, effects = known.hits, known.effects
                         if effects:
                             effects.apply(ctx.for_step(step, call))
                 else:
@@ -122,7 +199,7 @@ class Auditor:
                     old = best.get(key3)
                     if old is not None and (rule.level, hit.confidence) <= (old.severity, old.confidence):
                         continue
-                    best[key3] = Finding(
+                    best[key3] = _new_finding(
                         step=step.index,
                         tool_call_id=call.id,
                         rule_id=rule.id,
@@ -136,7 +213,7 @@ class Auditor:
                         field=hit.field,
                     )
         if not best:
-            return Verdict(
+            return _new_verdict(
                 trajectory_id=trajectory.id,
                 source=trajectory.source,
                 risk=0.0,
@@ -149,7 +226,7 @@ class Auditor:
             sorted(best.values(), key=lambda f: (f.step if f.step is not None else -1, -f.severity))
         )
         max_sev: Severity | None = max((f.severity for f in findings), default=None)
-        return Verdict(
+        return _new_verdict(
             trajectory_id=trajectory.id,
             source=trajectory.source,
             risk=risk_of(findings),

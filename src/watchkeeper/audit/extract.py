@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from watchkeeper.audit import _shell_files as files
 from watchkeeper.audit import _shell_tools as tools
 from watchkeeper.audit._context import TrajectoryContext
-from watchkeeper.audit._shell_model import Redirect, SimpleCommand, fast_constructor, new_command
+from watchkeeper.audit._shell_model import Redirect, SimpleCommand, new_command
 from watchkeeper.audit._shell_wrap import (
     SHELLS,
     basename,
@@ -30,6 +30,7 @@ from watchkeeper.audit.pycode import Fact, analyze_python, analyze_tokens
 from watchkeeper.audit.shell import commands_from_argv, parse_cached, parse_script
 from watchkeeper.events import DnsEvent, Event, FileEvent, NetworkEvent, ProcessEvent
 from watchkeeper.trajectories import ToolCall, ToolKind
+from watchkeeper.trajectories._fast import fast_constructor
 
 __all__ = ["MAX_EVENTS", "Analysis", "analyse_tool_call", "events_for_tool_call", "image_of"]
 
