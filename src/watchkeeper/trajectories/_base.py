@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,6 +11,7 @@ from watchkeeper.errors import InputError, Location
 from watchkeeper.trajectories._classify import make_call
 from watchkeeper.trajectories._fast import new_call, new_step
 from watchkeeper.trajectories._model import Step, ToolCall, Trajectory
+from watchkeeper.trajectories._util import MAX_ITEMS
 
 _SUFFIXES = (".traj.json", ".traj", ".jsonl", ".ndjson", ".json", ".eval")
 
@@ -114,6 +115,50 @@ class Reader(ABC):
     ) -> Iterator[Trajectory | ReadIssue]:
         """The trajectories of a stream of records; issues in ``records`` pass through."""
         raise NotImplementedError(f"{self.name} has no record streams")
+
+
+def each_document(
+    doc: Any,
+    src: Source,
+    one: Callable[[Any, Source], Trajectory],
+    is_document: Callable[[Any], bool],
+) -> Iterator[Trajectory | ReadIssue]:
+    """Read ``doc`` as one trajectory, or as a list of them when its elements are documents."""
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict) and is_document(doc[0]):
+        for index, element in enumerate(doc[:MAX_ITEMS]):
+            where = src.at(index)
+            try:
+                yield one(element, where)
+            except InputError as exc:
+                yield ReadIssue(exc.location or where.location(), exc.message)
+        return
+    yield one(doc, src)
+
+
+class DocumentReader(Reader):
+    """A format whose documents are one trajectory object each (or a JSON list of them).
+
+    Subclasses say what one object looks like (:meth:`is_document`) and read one
+    (:meth:`read_one`).
+    """
+
+    @abstractmethod
+    def is_document(self, doc: Any) -> bool:
+        """True if ``doc`` is one trajectory object of this format."""
+
+    @abstractmethod
+    def read_one(self, doc: Any, src: Source) -> Trajectory:
+        """One trajectory object; raises InputError if its shape is unusable."""
+
+    def sniff(self, doc: Any) -> bool:
+        """One trajectory object of this format, or a list whose first element is one."""
+        if isinstance(doc, list) and doc:
+            return self.is_document(doc[0])
+        return self.is_document(doc)
+
+    def read(self, doc: Any, src: Source) -> Iterator[Trajectory | ReadIssue]:
+        """One trajectory per object."""
+        return each_document(doc, src, self.read_one, self.is_document)
 
 
 class StepsBuilder:

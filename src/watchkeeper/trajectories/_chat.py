@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from watchkeeper.errors import InputError
-from watchkeeper.trajectories._base import ReadIssue, Source, StepsBuilder
-from watchkeeper.trajectories._model import Trajectory
+from watchkeeper.trajectories._base import StepsBuilder
 from watchkeeper.trajectories._util import (
-    MAX_ITEMS,
     MAX_TEXT,
     as_dict,
     as_list,
@@ -96,24 +92,6 @@ def flavour(messages: list[Any]) -> str | None:
                     if kind in _RESPONSES_PARTS:
                         return "responses"
     return None
-
-
-def each_document(
-    doc: Any,
-    src: Source,
-    one: Callable[[Any, Source], Trajectory],
-    is_document: Callable[[Any], bool],
-) -> Iterator[Trajectory | ReadIssue]:
-    """Read ``doc`` as one trajectory, or as a list of them when its elements are documents."""
-    if isinstance(doc, list) and doc and isinstance(doc[0], dict) and is_document(doc[0]):
-        for index, element in enumerate(doc[:MAX_ITEMS]):
-            where = src.at(index)
-            try:
-                yield one(element, where)
-            except InputError as exc:
-                yield ReadIssue(exc.location or where.location(), exc.message)
-        return
-    yield one(doc, src)
 
 
 def split_arguments(value: Any) -> tuple[Any, str | None]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from watchkeeper.trajectories._base import Reader, ReadIssue, Source, StepsBuilder
-from watchkeeper.trajectories._chat import each_document, extract_messages, flavour
+from watchkeeper.trajectories._base import Reader, ReadIssue, Source, StepsBuilder, each_document
+from watchkeeper.trajectories._chat import extract_messages, flavour
 from watchkeeper.trajectories._fast import new_trajectory
 from watchkeeper.trajectories._model import Trajectory
 from watchkeeper.trajectories._util import (

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from watchkeeper.trajectories._base import Reader, ReadIssue, Source, StepsBuilder
-from watchkeeper.trajectories._chat import each_document, split_arguments
+from watchkeeper.trajectories._base import DocumentReader, Source, StepsBuilder
+from watchkeeper.trajectories._chat import split_arguments
 from watchkeeper.trajectories._model import Trajectory
 from watchkeeper.trajectories._util import (
     MAX_ITEMS,
@@ -29,7 +28,7 @@ def _is_atif(doc: Any) -> bool:
     return "session_id" in doc and isinstance(doc.get("steps"), list) and "agent" in doc
 
 
-class AtifReader(Reader):
+class AtifReader(DocumentReader):
     """Reads ATIF trajectories (``schema_version`` "ATIF-v1.x").
 
     Root: ``session_id`` (the trajectory id), ``agent{name, version, model_name}``,
@@ -41,15 +40,9 @@ class AtifReader(Reader):
 
     name = "atif"
 
-    def sniff(self, doc: Any) -> bool:
-        """An ATIF root object (or a list of them)."""
-        if isinstance(doc, list) and doc:
-            return _is_atif(doc[0])
+    def is_document(self, doc: Any) -> bool:
+        """An ATIF root object."""
         return _is_atif(doc)
-
-    def read(self, doc: Any, src: Source) -> Iterator[Trajectory | ReadIssue]:
-        """One trajectory per ATIF root object."""
-        return each_document(doc, src, self.read_one, _is_atif)
 
     def read_one(self, doc: Any, src: Source) -> Trajectory:
         """One ATIF root object."""

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-from watchkeeper.trajectories._base import Reader, ReadIssue, Source, StepsBuilder
-from watchkeeper.trajectories._chat import add_openai_tool_call, each_document
+from watchkeeper.trajectories._base import DocumentReader, Source, StepsBuilder
+from watchkeeper.trajectories._chat import add_openai_tool_call
 from watchkeeper.trajectories._model import Trajectory
 from watchkeeper.trajectories._util import (
     MAX_ITEMS,
@@ -41,7 +40,7 @@ def text_actions(content: str) -> list[str]:
     return [found[0].strip()] if len(found) == 1 else []
 
 
-class MiniSweAgentReader(Reader):
+class MiniSweAgentReader(DocumentReader):
     """Reads mini-swe-agent trajectories (``trajectory_format`` "mini-swe-agent-1"/"-1.1").
 
     Each assistant message is a step. Its command comes from ``extra.actions[].command`` (v2),
@@ -55,15 +54,9 @@ class MiniSweAgentReader(Reader):
 
     name = "mini-swe-agent"
 
-    def sniff(self, doc: Any) -> bool:
-        """A mini-swe-agent trajectory object (or a list of them)."""
-        if isinstance(doc, list) and doc:
-            return _is_mini(doc[0])
+    def is_document(self, doc: Any) -> bool:
+        """A mini-swe-agent trajectory object."""
         return _is_mini(doc)
-
-    def read(self, doc: Any, src: Source) -> Iterator[Trajectory | ReadIssue]:
-        """One trajectory per object."""
-        return each_document(doc, src, self.read_one, _is_mini)
 
     def read_one(self, doc: Any, src: Source) -> Trajectory:
         """One trajectory object."""

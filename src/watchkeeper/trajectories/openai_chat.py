@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from watchkeeper.trajectories._base import Reader, ReadIssue, Source
+from watchkeeper.trajectories._base import Reader, ReadIssue, Source, each_document
 from watchkeeper.trajectories._chat import (
-    each_document,
     extract_messages,
     flavour,
     parse_openai_tool_call,

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from watchkeeper.trajectories._base import Reader, ReadIssue, Record, Source, StepsBuilder
-from watchkeeper.trajectories._chat import each_document, split_arguments
+from watchkeeper.trajectories._base import (
+    Reader,
+    ReadIssue,
+    Record,
+    Source,
+    StepsBuilder,
+    each_document,
+)
+from watchkeeper.trajectories._chat import split_arguments
 from watchkeeper.trajectories._classify import make_call, patch_summary, shell_fields
 from watchkeeper.trajectories._model import ToolCall, ToolKind, Trajectory
 from watchkeeper.trajectories._util import (

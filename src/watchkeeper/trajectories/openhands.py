@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from watchkeeper.trajectories._base import Reader, ReadIssue, Record, Source, StepsBuilder
-from watchkeeper.trajectories._chat import each_document
+from watchkeeper.trajectories._base import (
+    Reader,
+    ReadIssue,
+    Record,
+    Source,
+    StepsBuilder,
+    each_document,
+)
 from watchkeeper.trajectories._classify import editor_fields, make_call
 from watchkeeper.trajectories._model import ToolCall, ToolKind, Trajectory
 from watchkeeper.trajectories._util import (

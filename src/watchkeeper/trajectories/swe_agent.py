@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterator
 from typing import Any
 
-from watchkeeper.trajectories._base import Reader, ReadIssue, Source, StepsBuilder
-from watchkeeper.trajectories._chat import each_document
+from watchkeeper.trajectories._base import DocumentReader, Source, StepsBuilder
 from watchkeeper.trajectories._classify import editor_fields
 from watchkeeper.trajectories._model import ToolCall, ToolKind, Trajectory
 from watchkeeper.trajectories._util import (
@@ -134,7 +132,7 @@ def _is_swe_agent(doc: Any) -> bool:
     )
 
 
-class SweAgentReader(Reader):
+class SweAgentReader(DocumentReader):
     """Reads SWE-agent ``.traj`` files (and JSONL rows that hold one in ``trajectory``).
 
     Each ``trajectory[]`` entry is a step with one call parsed from ``action`` (see
@@ -145,15 +143,9 @@ class SweAgentReader(Reader):
 
     name = "swe-agent"
 
-    def sniff(self, doc: Any) -> bool:
-        """A ``.traj`` object (or a list of them)."""
-        if isinstance(doc, list) and doc:
-            return _is_swe_agent(doc[0])
+    def is_document(self, doc: Any) -> bool:
+        """A ``.traj`` object."""
         return _is_swe_agent(doc)
-
-    def read(self, doc: Any, src: Source) -> Iterator[Trajectory | ReadIssue]:
-        """One trajectory per ``.traj`` object."""
-        return each_document(doc, src, self.read_one, _is_swe_agent)
 
     def read_one(self, doc: Any, src: Source) -> Trajectory:
         """One ``.traj`` object."""
