@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
-from typing import Self
 
 from watchkeeper.canary._hit import CanaryHit
+from watchkeeper.canary._listener import Listener, bind
 from watchkeeper.canary._registry import CanaryRegistry
 from watchkeeper.canary.http import OnHit
 from watchkeeper.sandbox.dns import NOERROR, REFUSED, DnsFormatError, build_response, parse_query
@@ -22,7 +21,7 @@ from watchkeeper.sandbox.dns import NOERROR, REFUSED, DnsFormatError, build_resp
 log = logging.getLogger(__name__)
 
 
-class CanaryDns:
+class CanaryDns(Listener):
     """A UDP DNS server for the canary zone.
 
     Args:
@@ -33,6 +32,8 @@ class CanaryDns:
             a client that resolves goes on to make a request); None: the listening address.
         on_hit: Called with each query under the zone (exceptions are logged).
     """
+
+    thread_name = "wk-canary-dns"
 
     def __init__(
         self,
@@ -47,38 +48,7 @@ class CanaryDns:
         self.answer = answer or host
         self.on_hit = on_hit
         self.hits: list[CanaryHit] = []
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self._sock.bind((host, port))
-        except OSError:
-            self._sock.close()
-            raise
-        self._sock.settimeout(0.1)
-        self.host = host
-        self.port = int(self._sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Self:
-        """Serve in a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="wk-canary-dns", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; idempotent."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-        self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(bind(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), host, port), host)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -19,9 +19,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Self
 
 from watchkeeper.canary._hit import CanaryHit
+from watchkeeper.canary._listener import Listener, bind
 from watchkeeper.canary._registry import CanaryRegistry
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ _AWS_DENIED = (
 OnHit = Callable[[CanaryHit], None]
 
 
-class CanaryHttp:
+class CanaryHttp(Listener):
     """A small threaded HTTP server that reports requests.
 
     Args:
@@ -48,6 +48,8 @@ class CanaryHttp:
         on_hit: Called with each request before it is answered (exceptions are logged).
         max_seconds: Stop accepting after this long (a safety bound), None for no bound.
     """
+
+    thread_name = "wk-canary-http"
 
     def __init__(
         self,
@@ -63,47 +65,19 @@ class CanaryHttp:
         self.hits: list[CanaryHit] = []
         self._max_seconds = max_seconds
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._sock.bind((host, port))
-            self._sock.listen(64)
-        except OSError:
-            self._sock.close()
-            raise
-        self._sock.settimeout(0.1)
-        self.host = host
-        self.port = int(self._sock.getsockname()[1])
-        self._stop = threading.Event()
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        super().__init__(bind(sock, host, port, backlog=64), host)
         self._slots = threading.BoundedSemaphore(64)
-        self._thread: threading.Thread | None = None
         self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
 
-    def start(self) -> Self:
-        """Start accepting in a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="wk-canary-http", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop accepting, wait for the requests in hand, close; idempotent."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+    def _drain(self) -> None:
+        """Wait for the requests in hand."""
         with self._lock:
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.join(5)
-        self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _loop(self) -> None:
         deadline = None if self._max_seconds is None else time.monotonic() + self._max_seconds

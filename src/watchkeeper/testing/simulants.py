@@ -9,6 +9,9 @@ Servers are threads (``start()``/``stop()``, also context managers); clients are
 that return when done. Every simulant is also a command, for running inside a namespace::
 
     ip netns exec wkns python -m watchkeeper.testing.simulants miner --host 10.213.0.1 --port 3333
+
+This file is also copied into sandboxes and run there as a standalone script (under a renamed,
+innocent-looking name), where the package is not installed: it imports the standard library only.
 """
 
 from __future__ import annotations
