@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -84,3 +86,29 @@ def test_corpus_verdict_lines_equal_json_dumps() -> None:
             flagged += bool(verdict.findings)
             assert JsonlWriter.line(verdict) == json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
     assert flagged > 100
+
+
+def test_a_fifo_output_is_written_in_place_not_replaced(tmp_path: Path, read_fifo: Any) -> None:
+    """``-o /dev/null`` or a named pipe: renaming a temp file onto it would replace the node."""
+    fifo, result = read_fifo("pipe")
+    writer = JsonlWriter(fifo)
+    verdict = Verdict(trajectory_id="t", source="f", risk=0.0, max_severity=None)
+    writer.write(verdict)
+    writer.close()
+    assert result() == (json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n").encode()
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temp file left
+
+
+def test_keep_clean_into_a_fifo(tmp_path: Path, read_fifo: Any) -> None:
+    from watchkeeper.audit._keepclean import SourceIndex, write_clean_copy
+
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "command": "ls"}\n{"id": "b", "command": "xmrig"}\n')
+    index = SourceIndex()
+    index.add(f"{data}:1", flagged=False)
+    index.add(f"{data}:2", flagged=True)
+    fifo, result = read_fifo("clean")
+    assert write_clean_copy(index, fifo) == (1, 1)
+    assert result() == b'{"id": "a", "command": "ls"}\n'
+    assert stat.S_ISFIFO(fifo.stat().st_mode)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,11 @@ def test_bad_targets(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a directory"):
         with atomic_text(tmp_path):
             pass
+
+
+def test_a_fifo_is_written_in_place(read_fifo: Any) -> None:
+    """A device or named pipe (``-o /dev/null``) is opened and written, never renamed over."""
+    fifo, result = read_fifo("pipe")
+    with atomic_text(fifo) as out:
+        out.write("report\n")
+    assert result() == b"report\n" and stat.S_ISFIFO(fifo.stat().st_mode)

@@ -15,6 +15,7 @@ import tempfile
 from array import array
 from pathlib import Path
 
+from watchkeeper._files import special_file
 from watchkeeper.errors import InputError
 
 
@@ -57,10 +58,14 @@ class SourceIndex:
 
 def write_clean_copy(index: SourceIndex, output: Path) -> tuple[int, int]:
     """Write the unflagged trajectories of ``index`` to ``output``; returns (kept, dropped)."""
+    in_place = special_file(output)  # a device or pipe: written in place, never replaced
     parent = output.resolve().parent
-    if not parent.is_dir():
+    if not in_place and not parent.is_dir():
         raise InputError(f"output folder does not exist: {parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=parent)
+    if in_place:
+        fd, tmp = os.open(output, os.O_WRONLY), ""
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=parent)
     flagged = index.flagged
     kept = dropped = 0
     try:
@@ -92,10 +97,12 @@ def write_clean_copy(index: SourceIndex, output: Path) -> tuple[int, int]:
                         continue
                     out.write(json.dumps(data[i], ensure_ascii=False) + "\n")
                     kept += 1
-        os.replace(tmp, output)
+        if tmp:
+            os.replace(tmp, output)
     except BaseException:
         try:
-            os.unlink(tmp)
+            if tmp:
+                os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from watchkeeper._files import special_file
 from watchkeeper.alerts import Severity
 from watchkeeper.audit._verdict import Finding, Verdict
 from watchkeeper.errors import InputError
@@ -39,6 +41,8 @@ class _AtomicText:
             reconfigure = getattr(sys.stdout, "reconfigure", None)
             if reconfigure is not None:
                 reconfigure(errors="backslashreplace")
+        elif special_file(path):  # a device or pipe: written in place, never replaced
+            self.stream = open(path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         else:
             parent = path.resolve().parent
             if not parent.is_dir():
@@ -51,12 +55,14 @@ class _AtomicText:
             self.stream.flush()
             return
         self.stream.close()
-        assert self._tmp is not None
-        os.replace(self._tmp, self.path)
+        if self._tmp is not None:
+            os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
-        if self.path is not None and self._tmp is not None:
-            self.stream.close()
+        if self.path is None:
+            return
+        self.stream.close()
+        if self._tmp is not None:
             try:
                 os.unlink(self._tmp)
             except FileNotFoundError:
@@ -244,7 +250,11 @@ class ParquetWriter:
                 [self._tmp_jsonl, tmp_parquet],
             )
             con.close()
-            os.replace(tmp_parquet, self.path)
+            if special_file(self.path):  # a device or pipe: copy into it, never replace it
+                with open(tmp_parquet, "rb") as src, open(self.path, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                os.replace(tmp_parquet, self.path)
         finally:
             for p in (self._tmp_jsonl, tmp_parquet):
                 try:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from watchkeeper._files import special_file
 from watchkeeper.errors import InputError, Location
 
 
@@ -24,6 +25,13 @@ def atomic_text(path: str | os.PathLike[str]) -> Iterator[TextIO]:
         InputError: the folder of ``path`` does not exist or cannot be written.
     """
     target = Path(path)
+    if special_file(target):  # a device or pipe: written in place, never replaced
+        try:
+            with open(target, "w", encoding="utf-8", newline="\n") as stream:
+                yield stream
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror or exc}", Location(str(target))) from None
+        return
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputError("output folder does not exist", Location(str(folder)))
