@@ -1,9 +1,20 @@
-"""Output paths that must be written in place rather than replaced."""
+"""Files and folders given on the command line: walking input folders, writing outputs."""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+
+
+def walk_files(folder: str | os.PathLike[str]) -> Iterator[str]:
+    """Every file name under ``folder``, recursively: folders in name order, each folder's files
+    in name order. Folders whose name starts with "." are skipped and links to folders are not
+    followed; files are all yielded (hidden ones too: the caller decides and counts)."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            yield os.path.join(root, name)
 
 
 def special_file(path: str | os.PathLike[str]) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from watchkeeper._files import walk_files
 from watchkeeper.errors import InputError, Location, UnknownFormatError
 from watchkeeper.trajectories._base import Reader, ReadIssue, Record, Source
 from watchkeeper.trajectories._detect import (
@@ -89,18 +90,16 @@ class TrajectoryStream(Iterator[Trajectory | ReadIssue]):
                 yield from self._file(str(path), explicit=True)
 
     def _folder(self, folder: Path) -> Iterator[Trajectory | ReadIssue]:
-        for root, dirs, files in os.walk(folder, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                path = os.path.join(root, name)
-                if (
-                    name.startswith(".")
-                    or not name.lower().endswith(SUFFIXES)
-                    or not os.path.isfile(path)  # devices, pipes, dangling links
-                ):
-                    self.stats.skipped_files += 1
-                    continue
-                yield from self._file(path, explicit=False)
+        for path in walk_files(folder):
+            name = os.path.basename(path)
+            if (
+                name.startswith(".")
+                or not name.lower().endswith(SUFFIXES)
+                or not os.path.isfile(path)  # devices, pipes, dangling links
+            ):
+                self.stats.skipped_files += 1
+                continue
+            yield from self._file(path, explicit=False)
 
     def _file(self, path: str, *, explicit: bool) -> Iterator[Trajectory | ReadIssue]:
         self.stats.files += 1

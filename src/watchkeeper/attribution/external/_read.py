@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from watchkeeper._files import walk_files
 from watchkeeper.attribution.external._alert import ExternalAlert, LineIssue, ReadOptions
 from watchkeeper.attribution.external._common import AlertReader, Line, iter_lines, open_text
 from watchkeeper.attribution.external.generic_csv import GenericCsvReader
@@ -76,11 +77,9 @@ class AlertStream(Iterator[ExternalAlert | LineIssue]):
     def _all(self) -> Iterator[ExternalAlert | LineIssue]:
         for path in self._paths:
             if path.is_dir():
-                for root, dirs, files in os.walk(path, followlinks=False):
-                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                    for name in sorted(files):
-                        if not name.startswith("."):
-                            yield from self._file(os.path.join(root, name), explicit=False)
+                for name in walk_files(path):
+                    if not os.path.basename(name).startswith("."):
+                        yield from self._file(name, explicit=False)
             else:
                 yield from self._file(str(path), explicit=True)
 
