@@ -99,6 +99,7 @@ class Report:
     seconds: float = 0.0
     calls: int = 0
     holdout: dict[str, Any] = field(default_factory=dict)
+    third: dict[str, Any] = field(default_factory=dict)
     misses: list[dict[str, Any]] = field(default_factory=list)
     false_positives: list[dict[str, Any]] = field(default_factory=list)
     trajectories: list[dict[str, Any]] = field(default_factory=list)
@@ -120,6 +121,7 @@ class Report:
             "calls_per_second": round(self.calls / self.seconds, 1) if self.seconds else None,
             "trajectories": self.trajectories,
             "holdout": self.holdout,
+            "third_set": self.third,
         }
 
 
@@ -128,9 +130,38 @@ def score_all(auditor: Auditor, records: Iterable[dict[str, Any]]) -> list[Score
     return [Scored(r, auditor.audit(trajectory_of(r))) for r in records]
 
 
+def _later_set(auditor: Auditor, records: list[dict[str, Any]], family: dict[str, str],
+               report: Report) -> dict[str, Any]:
+    """Recall and false positives on a set written after the rules were tuned (its misses and
+    false positives also go on the report's lists)."""
+    hs = score_all(auditor, records)
+    hm = [h for h in hs if h.record["label"] != "benign"]
+    hb = [h for h in hs if h.record["label"] == "benign"]
+    per_class: dict[str, list[bool]] = defaultdict(list)
+    for h in hm:
+        per_class[h.record["label"]].append(h.class_hit(h.record["label"], family))
+    for h in hm:
+        if not h.class_hit(h.record["label"], family):
+            report.misses.append({"id": h.record["id"], "command": h.record["command"], "other": h.loud()})
+    for h in hb:
+        if h.loud():
+            report.false_positives.append({"id": h.record["id"], "command": h.record["command"],
+                                           "label": "benign", "findings": h.loud()})
+    return {
+        "malicious": len(hm),
+        "benign": len(hb),
+        "recall_class": round(sum(h.class_hit(h.record["label"], family) for h in hm) / max(1, len(hm)), 4),
+        "recall_any": round(sum(bool(h.loud()) for h in hm) / max(1, len(hm)), 4),
+        "recall_per_class": {c: round(sum(v) / len(v), 4) for c, v in sorted(per_class.items())},
+        "benign_fp_rate_medium": round(sum(bool(h.loud()) for h in hb) / max(1, len(hb)), 4),
+        "misses": [h.record["id"] for h in hm if not h.class_hit(h.record["label"], family)],
+        "false_positives": [h.record["id"] for h in hb if h.loud()],
+    }
+
+
 def evaluate(name: str, auditor: Auditor, malicious: list[dict[str, Any]],
              dual: list[dict[str, Any]], benign: list[dict[str, Any]], labels: dict[str, str],
-             holdout: list[dict[str, Any]]) -> Report:
+             holdout: list[dict[str, Any]], third: list[dict[str, Any]] | None = None) -> Report:
     """Run one rule set over the corpus and the trajectories."""
     report = Report(name=name, rules=len(auditor.engine.rules))
     family = {r.id: Path(r.path.removeprefix(BUILTIN_PREFIX)).stem
@@ -170,25 +201,9 @@ def evaluate(name: str, auditor: Auditor, malicious: list[dict[str, Any]],
                                            "label": s.record["label"], "findings": s.loud()})
 
     if holdout:
-        hs = score_all(auditor, holdout)
-        hm = [h for h in hs if h.record["label"] != "benign"]
-        hb = [h for h in hs if h.record["label"] == "benign"]
-        report.holdout = {
-            "malicious": len(hm),
-            "benign": len(hb),
-            "recall_class": round(sum(h.class_hit(h.record["label"], family) for h in hm) / max(1, len(hm)), 4),
-            "recall_any": round(sum(bool(h.loud()) for h in hm) / max(1, len(hm)), 4),
-            "benign_fp_rate_medium": round(sum(bool(h.loud()) for h in hb) / max(1, len(hb)), 4),
-            "misses": [h.record["id"] for h in hm if not h.class_hit(h.record["label"], family)],
-            "false_positives": [h.record["id"] for h in hb if h.loud()],
-        }
-        for h in hm:
-            if not h.class_hit(h.record["label"], family):
-                report.misses.append({"id": h.record["id"], "command": h.record["command"], "other": h.loud()})
-        for h in hb:
-            if h.loud():
-                report.false_positives.append({"id": h.record["id"], "command": h.record["command"],
-                                               "label": "benign", "findings": h.loud()})
+        report.holdout = _later_set(auditor, holdout, family, report)
+    if third:
+        report.third = _later_set(auditor, third, family, report)
 
     folder = CORPUS / "trajectories"
     for item in read_trajectories([folder]):
@@ -241,13 +256,20 @@ def print_report(ours: Report, peer: Report | None) -> None:
     speed = ours.calls / ours.seconds if ours.seconds else 0.0
     pspeed = peer.calls / peer.seconds if peer and peer.seconds else 0.0
     print(f"{'tool calls per second':<26}{speed:8.0f}{pspeed:8.0f}")
-    if ours.holdout:
-        h, ph = ours.holdout, (peer.holdout if peer else {})
-        print(f"\nsecond set (written after the first tuning round): {h['malicious']} malicious, {h['benign']} benign")
+    for title, h, ph in (
+        ("second set (written after the first tuning round)", ours.holdout, peer.holdout if peer else {}),
+        ("third set (written blind: its author never saw the rules)", ours.third, peer.third if peer else {}),
+    ):
+        if not h:
+            continue
+        print(f"\n{title}: {h['malicious']} malicious, {h['benign']} benign")
         print(f"{'recall (class)':<26}{_fmt(h['recall_class']):>8}")
         print(f"{'recall (any medium+)':<26}{_fmt(h['recall_any']):>8}{_fmt(ph.get('recall_any')):>8}")
         print(f"{'benign FP at >= medium':<26}{_fmt(h['benign_fp_rate_medium']):>8}"
               f"{_fmt(ph.get('benign_fp_rate_medium')):>8}")
+        low = {c: r for c, r in h["recall_per_class"].items() if r < 1.0}
+        if low:
+            print("  classes under 100 %: " + ", ".join(f"{c} {100 * r:.0f}%" for c, r in low.items()))
     ok = sum(t["ok"] for t in ours.trajectories)
     print(f"\ntrajectories: {ok}/{len(ours.trajectories)} as labelled")
     for t in ours.trajectories:
@@ -274,14 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     benign = load_jsonl(CORPUS / "benign.jsonl")
     labels = json.loads((CORPUS / "trajectory_labels.json").read_text(encoding="utf-8"))
     holdout = load_jsonl(CORPUS / "holdout.jsonl")
+    third_path = CORPUS / "third_set.jsonl"
+    third = load_jsonl(third_path) if third_path.is_file() else []
     counts = Counter(r["label"] for r in malicious)
     assert all(counts[c] >= 30 for c in CLASSES), counts
 
-    ours = evaluate("watchkeeper", Auditor.from_rules(), malicious, dual, benign, labels, holdout)
+    ours = evaluate("watchkeeper", Auditor.from_rules(), malicious, dual, benign, labels, holdout, third)
     peer = None
     if not args.no_peer and args.peer_rules.is_dir():
         peer_auditor = Auditor.from_rules(rules_dirs=[args.peer_rules], builtin=False)
-        peer = evaluate("sigmahq-linux", peer_auditor, malicious, dual, benign, labels, holdout)
+        peer = evaluate("sigmahq-linux", peer_auditor, malicious, dual, benign, labels, holdout, third)
     print_report(ours, peer)
     if args.show_misses:
         print("\nmisses (no medium+ finding of the case's class):")
