@@ -322,9 +322,13 @@ def test_relative_paths_join_a_known_cwd() -> None:
 
 
 def test_environment_reads() -> None:
+    """Dumping the whole environment reads it as /proc/self/environ; reading one named variable,
+    even a secret-looking one, is how programs take their configuration and makes no event."""
     events = run("import os\nk = os.environ.get('OPENAI_API_KEY')\nprint(dict(os.environ))", ToolKind.PYTHON)
     env = [e for e in events if isinstance(e, FileEvent) and e.path == "/proc/self/environ"]
-    assert sorted(e.content for e in env) == ["", "OPENAI_API_KEY"]
+    assert len(env) == 1 and "dict(os.environ)" in (env[0].command_line or "")
+    named = run("import os\nprint(os.environ.get('DATABASE_URL', 'unset'))", ToolKind.PYTHON)
+    assert not [e for e in named if isinstance(e, FileEvent)]
 
 
 # -- python tool calls --------------------------------------------------------------------------------------

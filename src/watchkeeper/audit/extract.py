@@ -460,9 +460,9 @@ class _Emitter:
                 if act == "write":
                     if f.content or f.activity == "write":
                         self.ctx.remember(f.path, f.content, append=f.activity == "append")
-            elif kind == "env":
+            elif kind == "env" and not f.name:  # the whole environment (one named variable is config)
                 self.file(activity="read", path="/proc/self/environ", image=pimg, command_line=pcl,
-                          span=f.span, content=f.name)
+                          span=f.span)
             elif kind == "fileless":
                 self.file(activity="create", path=f.path or "memfd:", image=pimg, command_line=pcl,
                           span=f.span)
@@ -516,9 +516,9 @@ class _Emitter:
                                                                     ("confidence", "low")))
             elif f.kind == "file":
                 self.file(activity="read", path=f.path, image="", command_line=_cap(text), span=f.span)
-            elif f.kind == "env":
+            elif f.kind == "env" and not f.name:
                 self.file(activity="read", path="/proc/self/environ", image="",
-                          command_line=_cap(text), span=f.span, content=f.name)
+                          command_line=_cap(text), span=f.span)
 
     # -- per-program handlers ----------------------------------------------------------------
 
