@@ -297,3 +297,14 @@ def test_fuzz_tokens(code: str, lang: str) -> None:
     for f in analyze_tokens(code, lang):
         assert 0 <= f.span[0] <= f.span[1] <= len(code)
     analyze_python(code)
+
+
+def test_agent_code_with_invalid_escapes_warns_nothing() -> None:
+    """Invalid escapes in agent code are data: parsing them must not print Python warnings."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        facts = analyze_python('import os\nos.system("grep \\d+ /var/log/x \\e")')
+    assert not caught
+    assert any(f.kind == "shell" and f.api == "os.system" for f in facts)

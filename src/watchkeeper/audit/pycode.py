@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import posixpath
 import re
+import warnings
 import zlib
 from collections.abc import Iterator
 
@@ -976,7 +977,11 @@ def _analyze(code: str, *, base: int, span: Span | None, via: tuple[str, ...], d
     if "\x00" in code:
         code = code.replace("\x00", " ")
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():
+            # agent code with "\d" in a plain string would warn (a SyntaxWarning on stderr from
+            # Python 3.12), once per audited call: the input is data, not our code
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return analyze_tokens(code, "python", base=base, span=span, via=via, depth=depth, budget=budget)
     spans = _Spans(code, base, span)
