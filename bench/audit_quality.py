@@ -47,6 +47,13 @@ CLASSES = ("mining", "reverse_shell", "tunnel", "recon", "metadata", "credential
            "persistence", "download_exec", "evasion", "exfiltration", "escape", "resource_abuse")
 TARGET_RECALL = 0.95
 TARGET_BENIGN_FP = 0.005
+#: Sets written after the rules, reported apart (JSON key: file, title). A blind set's first
+#: run is the honest estimate of how the rules generalise; later runs are no longer blind.
+LATER_SETS = {
+    "holdout": ("holdout.jsonl", "second set (written after the first tuning round)"),
+    "third_set": ("third_set.jsonl", "third set (written blind: its author never saw the rules)"),
+    "fourth_set": ("fourth_set.jsonl", "fourth set (written blind, after the third set's fixes)"),
+}
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -98,8 +105,8 @@ class Report:
     benign_fp_high: float = 0.0
     seconds: float = 0.0
     calls: int = 0
-    holdout: dict[str, Any] = field(default_factory=dict)
-    third: dict[str, Any] = field(default_factory=dict)
+    later: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per later set (LATER_SETS key): its numbers."""
     misses: list[dict[str, Any]] = field(default_factory=list)
     false_positives: list[dict[str, Any]] = field(default_factory=list)
     trajectories: list[dict[str, Any]] = field(default_factory=list)
@@ -120,8 +127,7 @@ class Report:
             "benign_fp_rate_high": r4(self.benign_fp_high),
             "calls_per_second": round(self.calls / self.seconds, 1) if self.seconds else None,
             "trajectories": self.trajectories,
-            "holdout": self.holdout,
-            "third_set": self.third,
+            **self.later,
         }
 
 
@@ -161,7 +167,7 @@ def _later_set(auditor: Auditor, records: list[dict[str, Any]], family: dict[str
 
 def evaluate(name: str, auditor: Auditor, malicious: list[dict[str, Any]],
              dual: list[dict[str, Any]], benign: list[dict[str, Any]], labels: dict[str, str],
-             holdout: list[dict[str, Any]], third: list[dict[str, Any]] | None = None) -> Report:
+             later: dict[str, list[dict[str, Any]]] | None = None) -> Report:
     """Run one rule set over the corpus and the trajectories."""
     report = Report(name=name, rules=len(auditor.engine.rules))
     family = {r.id: Path(r.path.removeprefix(BUILTIN_PREFIX)).stem
@@ -200,10 +206,9 @@ def evaluate(name: str, auditor: Auditor, malicious: list[dict[str, Any]],
             report.false_positives.append({"id": s.record["id"], "command": s.record["command"],
                                            "label": s.record["label"], "findings": s.loud()})
 
-    if holdout:
-        report.holdout = _later_set(auditor, holdout, family, report)
-    if third:
-        report.third = _later_set(auditor, third, family, report)
+    for key, records in (later or {}).items():
+        if records:
+            report.later[key] = _later_set(auditor, records, family, report)
 
     folder = CORPUS / "trajectories"
     for item in read_trajectories([folder]):
@@ -256,10 +261,9 @@ def print_report(ours: Report, peer: Report | None) -> None:
     speed = ours.calls / ours.seconds if ours.seconds else 0.0
     pspeed = peer.calls / peer.seconds if peer and peer.seconds else 0.0
     print(f"{'tool calls per second':<26}{speed:8.0f}{pspeed:8.0f}")
-    for title, h, ph in (
-        ("second set (written after the first tuning round)", ours.holdout, peer.holdout if peer else {}),
-        ("third set (written blind: its author never saw the rules)", ours.third, peer.third if peer else {}),
-    ):
+    for key, (_, title) in LATER_SETS.items():
+        h = ours.later.get(key, {})
+        ph = peer.later.get(key, {}) if peer else {}
         if not h:
             continue
         print(f"\n{title}: {h['malicious']} malicious, {h['benign']} benign")
@@ -295,17 +299,16 @@ def main(argv: list[str] | None = None) -> int:
     dual = load_jsonl(CORPUS / "dual_use.jsonl")
     benign = load_jsonl(CORPUS / "benign.jsonl")
     labels = json.loads((CORPUS / "trajectory_labels.json").read_text(encoding="utf-8"))
-    holdout = load_jsonl(CORPUS / "holdout.jsonl")
-    third_path = CORPUS / "third_set.jsonl"
-    third = load_jsonl(third_path) if third_path.is_file() else []
+    later = {key: load_jsonl(CORPUS / name) if (CORPUS / name).is_file() else []
+             for key, (name, _) in LATER_SETS.items()}
     counts = Counter(r["label"] for r in malicious)
     assert all(counts[c] >= 30 for c in CLASSES), counts
 
-    ours = evaluate("watchkeeper", Auditor.from_rules(), malicious, dual, benign, labels, holdout, third)
+    ours = evaluate("watchkeeper", Auditor.from_rules(), malicious, dual, benign, labels, later)
     peer = None
     if not args.no_peer and args.peer_rules.is_dir():
         peer_auditor = Auditor.from_rules(rules_dirs=[args.peer_rules], builtin=False)
-        peer = evaluate("sigmahq-linux", peer_auditor, malicious, dual, benign, labels, holdout, third)
+        peer = evaluate("sigmahq-linux", peer_auditor, malicious, dual, benign, labels, later)
     print_report(ours, peer)
     if args.show_misses:
         print("\nmisses (no medium+ finding of the case's class):")
