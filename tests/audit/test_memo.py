@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from watchkeeper.audit import Auditor
 from watchkeeper.audit._context import TrajectoryContext
-from watchkeeper.audit._memo import Effects, Memo, context_key, is_pure
+from watchkeeper.audit._memo import MAX_TEXT, Effects, Memo, context_key, fresh_key, is_pure
 from watchkeeper.audit.extract import events_for_tool_call
 from watchkeeper.events import Event
 from watchkeeper.normalize import CATEGORY_FIELDS, field_reader
@@ -197,3 +197,11 @@ def test_single_call_trajectories_on_a_hit_match_full_analysis() -> None:
     assert with_memo.memo is not None
     assert with_memo.memo.hits >= len(COMMANDS) // 2  # the second round hit
     assert flagged > 100  # the corpus's malicious commands were among them
+
+
+@given(st.text(max_size=40))
+def test_fresh_key_is_the_key_of_a_fresh_context(text):
+    for command in (text, "x" * MAX_TEXT + text, "y" * (MAX_TEXT - len(text)) + text):
+        fresh = TrajectoryContext()
+        expected = context_key(fresh, command) if is_pure(command, fresh) else None
+        assert fresh_key(command) == expected

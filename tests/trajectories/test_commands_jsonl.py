@@ -50,3 +50,34 @@ def test_lines_without_id_and_non_objects(tmp_path, read_all):
     assert [t.id for t in trajectories] == [f"{path}:1", f"{path}:4"]
     assert trajectories[1].steps[0].tool_calls[0].argv == ("echo", "1", "null")
     assert [i.location.line for i in issues] == [2, 3]
+
+
+def test_plain_id_command_lines_read_as_the_general_path(tmp_path, read_all):
+    # ``{"id", "command"}`` lines take a shortcut in the reader; a line with one more key (that
+    # the reader ignores) takes the general path: both must give the same trajectory
+    records = [
+        {"id": "a", "command": "ls -la"},
+        {"id": "b", "command": ""},
+        {"id": "c", "command": "echo 'x' | base64 -d | sh"},
+        {"id": "", "command": "pwd"},  # empty id: the general path names it file:line
+        {"id": 7, "command": "whoami"},  # numeric id: general path
+        {"episode": "e1", "id": "d", "command": "cd /tmp"},
+        {"id": "e", "command": "true"},  # closes the episode above
+    ]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("".join(json.dumps(r) + "\n" for r in records))
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text("".join(json.dumps({**r, "note": "ignored"}) + "\n" for r in records))
+    listed = tmp_path / "listed.json"
+    listed.write_text(json.dumps(records))
+    fast, fast_issues = read_all(plain)
+    slow, slow_issues = read_all(extra)
+    in_list, _ = read_all(listed, fmt="commands-jsonl")
+    assert fast_issues == slow_issues == []
+    assert [t.id for t in fast] == ["a", "b", "c", f"{plain}:4", "7", "e1", "e"]
+    for one, other, item in zip(fast, slow, in_list, strict=True):
+        assert one.source.replace(str(plain), "F") == other.source.replace(str(extra), "F")
+        assert one.id.replace(str(plain), "F") == other.id.replace(str(extra), "F")
+        assert (one.steps, one.format, one.metadata) == (other.steps, other.format, other.metadata)
+        assert one.steps == item.steps
+    assert in_list[0].source == f"{listed}[0]"

@@ -63,6 +63,12 @@ def context_key(ctx: TrajectoryContext, text: str) -> Hashable:
     return (text, ctx.cwd, ctx.user, ctx.shell_image, ctx.python_image, tuple(ctx.env.items()))
 
 
+def fresh_key(text: str) -> str | None:
+    """:func:`context_key` of ``text`` in a fresh context, or None where :func:`is_pure` is false
+    there (the first call of a trajectory: nothing remembered, every value at its default)."""
+    return text if len(text) <= MAX_TEXT else None
+
+
 @dataclass(frozen=True, slots=True)
 class Effects:
     """What analysing a pure command changed in the context, to replay on a memo hit.

@@ -10,7 +10,7 @@ from typing import Any
 
 from watchkeeper.alerts import Severity
 from watchkeeper.audit._context import TrajectoryContext
-from watchkeeper.audit._memo import NO_EFFECTS, Effects, Memo, context_key, is_pure
+from watchkeeper.audit._memo import NO_EFFECTS, Effects, Memo, context_key, fresh_key, is_pure
 from watchkeeper.audit._verdict import Finding, Verdict, risk_of
 from watchkeeper.audit.extract import events_for_tool_call
 from watchkeeper.detect import Engine
@@ -21,8 +21,6 @@ from watchkeeper.trajectories._fast import fast_constructor
 _EVIDENCE_MAX = 400
 _new_finding = fast_constructor(Finding)
 _new_verdict = fast_constructor(Verdict)
-_FRESH = TrajectoryContext()
-"""The context every trajectory starts in (ids aside, which no memo key reads)."""
 
 
 def behaviour_of(rule: SigmaRule) -> str:
@@ -130,12 +128,14 @@ class Auditor:
     def _single(self, trajectory: Trajectory, step: Step, call: ToolCall) -> Verdict | None:
         """The verdict of a trajectory of one pure shell call already in the memo, or None (the
         general path then analyses it; the memo's counters are left to that path)."""
-        text = call.text
-        if call.kind is not ToolKind.SHELL or not text or not is_pure(text, _FRESH):
+        if call.kind is not ToolKind.SHELL:
             return None
+        text = call.text
+        key = fresh_key(text) if text else None
         memo = self.memo
-        assert memo is not None
-        known = memo.peek(context_key(_FRESH, text))
+        if key is None or memo is None:
+            return None
+        known = memo.peek(key)
         if known is None:
             return None
         memo.hits += 1

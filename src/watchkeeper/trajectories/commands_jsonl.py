@@ -12,7 +12,6 @@ from watchkeeper.trajectories._model import Step, ToolCall, ToolKind, Trajectory
 from watchkeeper.trajectories._util import MAX_ITEMS, dumps, parse_ts, scalar_str
 
 _EPISODE_KEYS = ("episode", "trajectory_id", "episode_id")
-_HAS_EPISODE = frozenset(_EPISODE_KEYS)
 _FORBIDDEN = ("role", "messages", "action", "content", "type")
 #: Most steps kept in one grouped episode; longer runs continue as a new trajectory.
 MAX_GROUP = 100_000
@@ -92,6 +91,7 @@ class CommandsJsonlReader(Reader):
             steps.clear()
             return done
 
+        shell = ToolKind.SHELL
         for entry in records:
             if isinstance(entry, ReadIssue):
                 yield entry
@@ -101,12 +101,37 @@ class CommandsJsonlReader(Reader):
                 yield (src.at(number) if in_list else Source(path, number)).issue(
                     "command record is not an object")
                 continue
+            get = record.get
+            command = get("command")
+            if (
+                command.__class__ is str and len(record) == 2
+                and (ident := get("id")).__class__ is str and ident
+            ):
+                # the common shape, {"id": ..., "command": "..."}: what _call and the general
+                # path below make of it, built directly (the reader's cost per line is mostly
+                # this object building)
+                if group is not None:
+                    finished = close_group()
+                    group = None
+                    if finished is not None:
+                        yield finished
+                plain = new_call(id=ident, name="shell", kind=shell, command=command,
+                                 arguments_text=command)
+                yield new_trajectory(
+                    id=ident, source=f"{path}:{number}" if not in_list else str(src.at(number)),
+                    format=name, steps=(new_step(index=0, tool_calls=(plain,)),),
+                )
+                continue
             call = _call(record)
             if call is None:
                 yield (src.at(number) if in_list else Source(path, number)).issue(
                     "command record without a command (string or argv list)", "command")
                 continue
-            episode = _episode(record) if _HAS_EPISODE.intersection(record) else None
+            episode = (
+                _episode(record)
+                if "episode" in record or "trajectory_id" in record or "episode_id" in record
+                else None
+            )
             own = str(src.at(number)) if in_list else f"{path}:{number}"
             if episode is None:
                 if group is not None:
@@ -114,7 +139,7 @@ class CommandsJsonlReader(Reader):
                     group = None
                     if finished is not None:
                         yield finished
-                ident = record.get("id")
+                ident = get("id")
                 if not isinstance(ident, str) or not ident:
                     ident = scalar_str(ident) or own
                 yield new_trajectory(
@@ -129,7 +154,7 @@ class CommandsJsonlReader(Reader):
                 group = episode
                 group_src = own
                 step_key = None
-            key = record.get("step")
+            key = get("step")
             if key is None or key != step_key or isinstance(key, dict | list):
                 close_step()
                 step_ts = call.ts
