@@ -347,3 +347,27 @@ def test_jobs_workers_end_when_the_cli_is_killed(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)  # no clean-up code runs in the CLI
         proc.wait(timeout=60)
         assert len(family) >= 3 and _all_gone(family)
+
+
+def test_summary_counts_each_trajectory_once_per_behaviour_and_technique() -> None:
+    from collections import Counter
+
+    from watchkeeper.alerts import Severity
+    from watchkeeper.audit import Auditor
+    from watchkeeper.cli.audit import _Totals
+    from watchkeeper.trajectories import Trajectory, read_trajectories
+
+    auditor = Auditor.from_rules()
+    paths = [CORPUS / "malicious.jsonl", CORPUS / "dual_use.jsonl", CORPUS / "trajectories"]
+    verdicts = [auditor.audit(t) for t in read_trajectories(paths) if isinstance(t, Trajectory)]
+    assert any(len(v.findings) == 1 for v in verdicts) and any(len(v.findings) > 1 for v in verdicts)
+    totals = _Totals()
+    behaviours: Counter[str] = Counter()
+    techniques: Counter[str] = Counter()
+    for v in verdicts:
+        totals.add(v)
+        loud = [f for f in v.findings if f.severity >= Severity.MEDIUM]
+        behaviours.update({f.behaviour or "other" for f in loud})
+        techniques.update({t for f in loud for t in f.attack})
+    assert totals.by_behaviour == behaviours and totals.by_attack == techniques
+    assert totals.trajectories == len(verdicts)

@@ -158,6 +158,12 @@ class _Totals:
         self.by_severity[v.max_severity.label if v.max_severity else "none"] += 1
         if v.max_severity is not None and (self.max_seen is None or v.max_severity > self.max_seen):
             self.max_seen = v.max_severity
+        if len(v.findings) == 1:  # the common case, without the sets
+            (f,) = v.findings
+            if f.severity >= Severity.MEDIUM:
+                self.by_behaviour[f.behaviour or "other"] += 1
+                self.by_attack.update(f.attack if len(f.attack) < 2 else set(f.attack))
+            return
         behaviours: set[str] = set()
         techniques: set[str] = set()
         for f in v.findings:
