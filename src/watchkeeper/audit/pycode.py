@@ -64,6 +64,18 @@ _NET_CTORS = {
     "pymysql.connect": ("mysql", 3306),
 }
 _FILE_WRITE_MODES = ("w", "a", "x", "+")
+_LOOP_VALUES = 32
+"""String values followed for one loop variable (``for p in [...]``)."""
+_SECRET_PATH = re.compile(
+    r"(?:^|/)\.(?:ssh/(?:id_[\w*?-]*|[\w.*-]+\.pem|identity)|aws/credentials|netrc|git-credentials"
+    r"|docker/config\.json|kube/config|pgpass|vault-token|config/gcloud/\S+|azure/\S+"
+    r"|(?:bash|zsh)_history)$"
+    r"|^/etc/(?:shadow|gshadow)-?$|^/etc/ssh/ssh_host_[\w*?]+_key$|/serviceaccount/token$"
+    r"|^/proc/(?:self|\d+|\*|\[[^]]*\]\*?)/environ$"
+)
+"""String literals that name a secret file (checked only in code that reads unresolved paths)."""
+
+
 class _Spans:
     """Maps (lineno, col_offset in UTF-8 bytes) to character offsets in the original text."""
 
@@ -137,6 +149,9 @@ class _Analyzer(ast.NodeVisitor):
         self.dup2_socket = False
         self.has_hash_loop = False
         self.imports: set[str] = set()
+        self.exprs: dict[str, ast.AST] = {}  # name assigned once to a non-constant expression
+        self.loops: dict[str, list[str]] = {}  # loop variable -> the strings it takes
+        self.unresolved_read = False  # a file is opened through a path that did not resolve
 
     # -- driver -------------------------------------------------------------------------------
 
@@ -171,6 +186,7 @@ class _Analyzer(ast.NodeVisitor):
                 if value is not None:
                     self.consts[t.id] = value
                 else:
+                    self.exprs[t.id] = node.value
                     self._bind(t.id, node.value)
             elif isinstance(t, ast.Tuple) and isinstance(node.value, ast.Tuple):
                 for tt, vv in zip(t.elts, node.value.elts, strict=False):
@@ -183,6 +199,15 @@ class _Analyzer(ast.NodeVisitor):
             for item in node.items:
                 if isinstance(item.optional_vars, ast.Name):
                     self._bind(item.optional_vars.id, item.context_expr)
+        for node in by_type.get(ast.For, []) + by_type.get(ast.AsyncFor, []) + by_type.get(
+                ast.comprehension, []):
+            assert isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension))
+            if isinstance(node.target, ast.Name):
+                values = self._strings(node.iter, 0)
+                if values:
+                    known = self.loops.setdefault(node.target.id, [])
+                    known.extend(v for v in values if v not in known)
+                    del known[_LOOP_VALUES:]
         aliases = self.aliases
         for node in by_type.get(ast.Call, []):
             if self.budget.facts >= MAX_FACTS:
@@ -212,6 +237,8 @@ class _Analyzer(ast.NodeVisitor):
                 assert isinstance(node, ast.Constant)
                 if isinstance(node.value, str) and len(node.value) > 8:
                     self._string(node, node.value)
+        if self.unresolved_read:
+            self._secret_literals(by_type.get(ast.Constant, []))
         if self.dup2_socket:
             self.facts = [
                 _with_detail(f, ("shape", "reverse-shell")) if f.kind == "connect" else f
@@ -457,6 +484,84 @@ class _Analyzer(ast.NodeVisitor):
                 return self._path_of(node.func.value)
         value = self.const(node)
         return value if isinstance(value, str) else None
+
+    def _strings(self, node: ast.AST, depth: int) -> list[str]:
+        """The strings an iterable expression yields, as far as they are known: literal lists
+        (also with unknown members), ``+`` of lists, names bound to them, and glob patterns
+        (``glob.glob(p)``, ``Path(d).glob(p)``), which stand for the files they match."""
+        if depth > 4:
+            return []
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            out: list[str] = []
+            for e in node.elts[:_LOOP_VALUES]:
+                v = self.const(e)
+                if isinstance(v, str):
+                    out.append(v)
+                elif isinstance(e, ast.Starred):
+                    out.extend(self._strings(e.value, depth + 1))
+            return out
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return self._strings(node.left, depth + 1) + self._strings(node.right, depth + 1)
+        if isinstance(node, ast.Name):
+            value = self.consts.get(node.id)
+            if isinstance(value, list):
+                return [v for v in value if isinstance(v, str)][:_LOOP_VALUES]
+            expr = self.exprs.get(node.id)
+            return self._strings(expr, depth + 1) if expr is not None else []
+        if isinstance(node, ast.Call):
+            fn = self.qualname(node.func)
+            short = fn.rpartition(".")[2]
+            if fn in ("glob.glob", "glob.iglob") and node.args:
+                pattern = self.const(node.args[0])
+                return [pattern] if isinstance(pattern, str) else []
+            if short in ("glob", "rglob") and isinstance(node.func, ast.Attribute) and node.args:
+                base = self._path_of(node.func.value)
+                pattern = self.const(node.args[0])
+                if base is not None and isinstance(pattern, str):
+                    return [posixpath.join(base, "**", pattern) if short == "rglob"
+                            else posixpath.join(base, pattern)]
+                return []
+            if fn in ("sorted", "list", "tuple", "set", "reversed") and node.args:
+                return self._strings(node.args[0], depth + 1)
+        return []
+
+    def _paths(self, node: ast.AST) -> list[str]:
+        """The paths an expression names: one when it resolves, or one per value of the loop
+        variable it is built from (``for p in PATHS: open(p)``). Notes a read that stays
+        unresolved."""
+        path = self._path_of(node)
+        if path is not None:
+            return [path]
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in self.loops}
+        out: list[str] = []
+        if len(names) == 1:
+            name = names.pop()
+            saved = self.consts.pop(name, None)
+            try:
+                for value in self.loops[name]:
+                    self.consts[name] = value
+                    p = self._path_of(node)
+                    if p and p not in out:
+                        out.append(p)
+            finally:
+                self.consts.pop(name, None)
+                if saved is not None:
+                    self.consts[name] = saved
+        if not out:
+            self.unresolved_read = True
+        return out
+
+    def _secret_literals(self, constants: list[ast.AST]) -> None:
+        """Code that opens files through paths it computes at run time: string literals that
+        name secret files are what it reads."""
+        seen = {f.path for f in self.facts if f.kind == "file"}
+        for node in constants:
+            assert isinstance(node, ast.Constant)
+            v = node.value
+            if (isinstance(v, str) and 4 < len(v) < 256 and v not in seen and not any(
+                    c.isspace() for c in v) and _SECRET_PATH.search(v)):
+                seen.add(v)
+                self._add(Fact("file", self.spans.of(node), api="literal", path=v, activity="read"))
 
     # -- facts ----------------------------------------------------------------------------------
 
@@ -714,8 +819,8 @@ class _Analyzer(ast.NodeVisitor):
     def _open(self, node: ast.Call, fn: str, span: Span) -> None:
         if not node.args:
             return
-        path = self._path_of(node.args[0])
-        if not path:
+        paths = self._paths(node.args[0])
+        if not paths:
             return
         mode_node = node.args[1] if len(node.args) > 1 else self._kw(node, "mode") or self._kw(node, "flags")
         mode = self.const(mode_node) if mode_node is not None else "r"
@@ -727,7 +832,8 @@ class _Analyzer(ast.NodeVisitor):
         activity = "write" if writes else "read"
         if writes and isinstance(mode, str) and "a" in mode:
             activity = "append"
-        self._add(Fact("file", span, api=fn, path=path, activity=activity))
+        for path in paths:
+            self._add(Fact("file", span, api=fn, path=path, activity=activity))
 
     def _write(self, node: ast.Call, span: Span) -> None:
         assert isinstance(node.func, ast.Attribute)
@@ -744,6 +850,10 @@ class _Analyzer(ast.NodeVisitor):
 
     def _pathlib(self, node: ast.Call, short: str, span: Span) -> None:
         assert isinstance(node.func, ast.Attribute)
+        if short in ("read_text", "read_bytes"):
+            for p in self._paths(node.func.value):
+                self._add(Fact("file", span, api=f"Path.{short}", path=p, activity="read"))
+            return
         path = self._path_of(node.func.value)
         if not path:
             return
@@ -753,8 +863,6 @@ class _Analyzer(ast.NodeVisitor):
                 data = data.decode("utf-8", "replace")
             self._add(Fact("file", span, api=f"Path.{short}", path=path, activity="write",
                            content=data if isinstance(data, str) else ""))
-        elif short in ("read_text", "read_bytes"):
-            self._add(Fact("file", span, api=f"Path.{short}", path=path, activity="read"))
         elif short == "open":
             mode = self.const(node.args[0]) if node.args else "r"
             writes = isinstance(mode, str) and any(ch in mode for ch in _FILE_WRITE_MODES)
@@ -779,8 +887,8 @@ class _Analyzer(ast.NodeVisitor):
         src = vals[0] if vals else None
         dst = vals[1] if len(vals) > 1 else None
         if short in ("copy", "copy2", "copyfile", "copytree", "copyfileobj"):
-            if src:
-                self._add(Fact("file", span, api=fn, path=src, activity="read"))
+            for path in self._paths(node.args[0]) if node.args else ():
+                self._add(Fact("file", span, api=fn, path=path, activity="read"))
             if dst:
                 self._add(Fact("file", span, api=fn, path=dst, activity="write",
                                detail=(("source", src or ""),)))
@@ -826,9 +934,13 @@ class _Analyzer(ast.NodeVisitor):
         if self.depth >= MAX_DEPTH:
             return
         base = self.spans.inner(arg, value) if not chain else None
+        via = chain + (fn.rpartition(".")[2],)
+        if base is None:
+            # decoded or assembled code is on no command line: report it so that it can be shown
+            # as ``python3 -c <code>`` (see extract.code_command)
+            self._add(Fact("code", span, api=fn, text=value, language="python", via=chain))
         for fact in _analyze(value, base=base or 0, span=None if base is not None else span,
-                             via=chain + (fn.rpartition(".")[2],), depth=self.depth + 1,
-                             budget=self.budget):
+                             via=via, depth=self.depth + 1, budget=self.budget):
             self._add(fact)
 
 
