@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,12 @@ def test_clean_verdict_line_equals_json_dumps(tmp_path: Path, tid: str) -> None:
     expected = json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
     assert out.read_bytes() == expected.encode("utf-8", "backslashreplace")
     assert json.loads(out.read_text(encoding="utf-8")) == verdict.to_dict()
+
+
+@pytest.mark.parametrize("risk", [0.0, -0.0, 0])
+def test_a_clean_verdict_keeps_how_its_risk_is_written(risk: Any) -> None:
+    verdict = Verdict(trajectory_id="t", source="s", risk=risk, max_severity=None)
+    assert JsonlWriter.line(verdict) == json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
 
 
 def test_verdict_with_findings_is_written_whole(tmp_path: Path) -> None:
@@ -68,6 +75,26 @@ def test_every_verdict_line_equals_json_dumps(
 ) -> None:
     verdict = Verdict(trajectory_id=tid, source=source, risk=risk, max_severity=top, findings=findings)
     assert JsonlWriter.line(verdict) == json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
+    # the same findings again, at another step and call (what a memoised command gives): the
+    # writer reuses what it built for their other fields
+    again = replace(verdict, findings=tuple(
+        replace(f, step=None if f.step is None else f.step + 1, tool_call_id=f.tool_call_id + "'")
+        for f in findings))
+    assert JsonlWriter.line(again) == json.dumps(again.to_dict(), ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize("first, second", [(0.0, -0.0), (1.0, True), (1.0, 1)])
+def test_equal_but_differently_written_values_are_not_confused(first: Any, second: Any) -> None:
+    def line(confidence: Any) -> str:
+        finding = Finding(step=1, tool_call_id="c", rule_id="r", title="t", severity=Severity.LOW,
+                          attack=("T1",), confidence=confidence, evidence="e")
+        return JsonlWriter.line(Verdict(trajectory_id="t", source="s", risk=0.5,
+                                        max_severity=Severity.LOW, findings=(finding,)))
+
+    for confidence in (first, second, first):
+        assert json.loads(line(confidence))["findings"][0]["confidence"] == confidence
+        expected = json.dumps({"confidence": confidence})[len('{"confidence": '):-1]
+        assert f'"confidence": {expected},' in line(confidence)
 
 
 def test_corpus_verdict_lines_equal_json_dumps() -> None:

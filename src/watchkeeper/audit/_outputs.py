@@ -7,6 +7,7 @@ interrupted or failed run never leaves a half-written output file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -84,22 +85,37 @@ def _number(value: float) -> str | None:
     return None
 
 
+_TAILS: dict[tuple[Any, ...], str] = {}
+"""Finding JSON after its step and tool call id, by the fields it is made of: a memoised command's
+findings repeat on every call that runs it."""
+_TAILS_MAX = 4096
+
+
 def _finding_json(f: Finding) -> str | None:
     """``json.dumps(f.to_dict(), ensure_ascii=False)`` for findings of the usual types, else None."""
     step = f.step
     if step is not None and type(step) is not int:
         return None
-    confidence = _number(f.confidence)
+    number = _number(f.confidence)  # as text in the key: 0.0 and -0.0 are equal floats
     span = f.span
-    if confidence is None or (span and not (len(span) == 2 and type(span[0]) is int and type(span[1]) is int)):
+    if number is None or (span and not (len(span) == 2 and type(span[0]) is int and type(span[1]) is int)):
         return None
     try:
+        key = (f.rule_id, f.title, f.severity, f.attack, f.evidence, span, number, f.behaviour)
+        tail = _TAILS.get(key)
+        if tail is None:
+            tail = (
+                f'"rule_id": {_string(f.rule_id)}, "title": {_string(f.title)}, "severity": "{_LABELS[f.severity]}", '
+                f'"attack": [{", ".join(map(_string, f.attack))}], "evidence": {_string(f.evidence)}, '
+                f'"span": {f"[{span[0]}, {span[1]}]" if span else "null"}, "confidence": {number}, '
+                f'"behaviour": {_string(f.behaviour)}}}'
+            )
+            if len(_TAILS) >= _TAILS_MAX:
+                _TAILS.clear()
+            _TAILS[key] = tail
         return (
             f'{{"step": {"null" if step is None else step}, "tool_call_id": {_string(f.tool_call_id)}, '
-            f'"rule_id": {_string(f.rule_id)}, "title": {_string(f.title)}, "severity": "{_LABELS[f.severity]}", '
-            f'"attack": [{", ".join(map(_string, f.attack))}], "evidence": {_string(f.evidence)}, '
-            f'"span": {f"[{span[0]}, {span[1]}]" if span else "null"}, "confidence": {confidence}, '
-            f'"behaviour": {_string(f.behaviour)}}}'
+            + tail
         )
     except (TypeError, KeyError):  # a field of another type (a foreign Finding): the slow path
         return None
@@ -119,15 +135,17 @@ class JsonlWriter:
         """The output line of ``verdict``, built without an intermediate dict where the values
         have the usual types (the same text as ``json.dumps(verdict.to_dict())``)."""
         head = f'{{"trajectory_id": {_string(verdict.trajectory_id)}, "source": {_string(verdict.source)}, '
-        if not verdict.findings and verdict.max_severity is None and verdict.risk == 0.0:
+        risk = verdict.risk
+        if (not verdict.findings and verdict.max_severity is None and type(risk) is float and risk == 0.0
+                and math.copysign(1.0, risk) > 0):  # json.dumps writes -0.0 and an int 0 otherwise
             return head + '"risk": 0.0, "max_severity": "none", "findings": []}\n'
-        risk = _number(round(verdict.risk, 4)) if type(verdict.risk) is float else None
+        written = _number(round(risk, 4)) if type(risk) is float else None
         top = verdict.max_severity
         parts = [_finding_json(f) for f in verdict.findings]
-        if risk is None or (top is not None and top not in _LABELS) or None in parts:
+        if written is None or (top is not None and top not in _LABELS) or None in parts:
             return json.dumps(verdict.to_dict(), ensure_ascii=False) + "\n"
         return (
-            f'{head}"risk": {risk}, "max_severity": "{_LABELS[top] if top is not None else "none"}", '
+            f'{head}"risk": {written}, "max_severity": "{_LABELS[top] if top is not None else "none"}", '
             f'"findings": [{", ".join(parts)}]}}\n'  # type: ignore[arg-type]
         )
 
