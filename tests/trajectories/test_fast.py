@@ -12,6 +12,7 @@ from watchkeeper.trajectories._fast import (
     new_call,
     new_step,
     new_trajectory,
+    positional_maker,
 )
 
 
@@ -53,3 +54,15 @@ def test_falls_back_for_post_init_and_unslotted():
 
     assert fast_constructor(Checked) is Checked
     assert fast_constructor(Plain) is Plain
+    assert positional_maker(Checked) is None and positional_maker(Plain) is None
+
+
+def test_positional_maker_is_the_constructor_over_every_field():
+    call = ToolCall(id="a", name="bash", kind=ToolKind.SHELL, command="ls", argv=("ls",), ts=2.0)
+    make = positional_maker(ToolCall, "_make_call")
+    assert make is not None and make.__name__ == "_make_call"
+    values = tuple(getattr(call, f) for f in ToolCall.__dataclass_fields__)
+    built = make(values)
+    assert built == call and type(built) is ToolCall
+    with pytest.raises(AttributeError):
+        built.id = "b"  # type: ignore[misc]

@@ -47,6 +47,7 @@ from watchkeeper.audit._verdict import Finding, Verdict
 from watchkeeper.errors import WatchkeeperError
 from watchkeeper.rules import RuleIssue
 from watchkeeper.trajectories import ReadIssue, Step, ToolCall, ToolKind, Trajectory
+from watchkeeper.trajectories._fast import positional_maker
 
 #: Trajectories per batch (measured: see docs/audit.md).
 DEFAULT_BATCH = 256
@@ -74,24 +75,14 @@ _TABLE: dict[type[Any], Callable[[Any], str | tuple[Any, ...]]] = dict(copyreg.d
 def _register(cls: type[Any]) -> None:
     """Pickle ``cls`` as ``_make_<cls>((field values))`` when that is the same as its constructor.
 
-    ``_make_<cls>`` is generated from a fixed template (``obj = new(cls); set_0(obj, v[0]); ...``
-    with the slots' own setters) and kept as a module global, so pickle finds it by name.
+    ``_make_<cls>`` is :func:`~watchkeeper.trajectories._fast.positional_maker` (the slots' own
+    setters, no per-field Python code) kept as a module global, so pickle finds it by name.
     """
-    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
-        return
-    fields = dataclasses.fields(cls)
-    names = [f.name for f in fields]
-    if len(names) < 2 or not all(f.init for f in fields) or not set(names) <= set(getattr(cls, "__slots__", ())):
-        return  # default pickling (attrgetter of one name returns a bare value, not a tuple)
     maker_name = f"_make_{cls.__name__}"
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    lines = [f"def {maker_name}(v):", "    obj = _new(_cls)"]
-    for i, name in enumerate(names):
-        env[f"_set{i}"] = getattr(cls, name).__set__
-        lines.append(f"    _set{i}(obj, v[{i}])")
-    lines.append("    return obj")
-    exec(compile("\n".join(lines), f"<unpickle {cls.__name__}>", "exec"), env)  # noqa: S102
-    maker = env[maker_name]
+    maker = positional_maker(cls, maker_name)
+    if maker is None or len(dataclasses.fields(cls)) < 2:
+        return  # default pickling (attrgetter of one name returns a bare value, not a tuple)
+    names = [f.name for f in dataclasses.fields(cls)]
     maker.__module__ = __name__
     globals()[maker_name] = maker
     values = attrgetter(*names)

@@ -19,40 +19,65 @@ from watchkeeper.trajectories._model import Step, ToolCall, Trajectory
 T = TypeVar("T")
 
 
+def _slotted_fields(cls: type[Any]) -> tuple[dataclasses.Field[Any], ...] | None:
+    """The fields of a dataclass whose every field is an init slot and that has no
+    ``__post_init__`` (those a generated constructor can set directly), else None."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        return None
+    slots = getattr(cls, "__slots__", ())
+    fields = dataclasses.fields(cls)
+    if not all(f.name in slots and f.init for f in fields):
+        return None
+    return fields
+
+
+def _generate(cls: type[Any], name: str, params: str, body: list[str], env: dict[str, Any]) -> Any:
+    env.update(_new=object.__new__, _cls=cls)
+    source = f"def {name}({params}):\n    obj = _new(_cls)\n" + "".join(f"    {line}\n" for line in body)
+    source += "    return obj\n"
+    exec(compile(source, f"<fast {cls.__name__}>", "exec"), env)  # noqa: S102 - fixed template
+    return env[name]
+
+
 def fast_constructor(cls: type[T]) -> Callable[..., T]:
     """A keyword-only constructor for dataclass ``cls`` equivalent to ``cls(**kwargs)``."""
-    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+    fields = _slotted_fields(cls)
+    if fields is None:
         return cls
-    slots = getattr(cls, "__slots__", ())
     params: list[str] = []
-    body: list[str] = ["    obj = _new(_cls)"]
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    for index, field in enumerate(dataclasses.fields(cls)):
-        if field.name not in slots or not field.init:
-            return cls
+    body: list[str] = []
+    env: dict[str, Any] = {"_MISSING": dataclasses.MISSING}
+    for index, field in enumerate(fields):
         setter = f"_set{index}"
         env[setter] = getattr(cls, field.name).__set__
         if field.default is not dataclasses.MISSING:
-            default = f"_default{index}"
-            env[default] = field.default
-            params.append(f"{field.name}={default}")
-            body.append(f"    {setter}(obj, {field.name})")
+            env[f"_default{index}"] = field.default
+            params.append(f"{field.name}=_default{index}")
+            body.append(f"{setter}(obj, {field.name})")
         elif field.default_factory is not dataclasses.MISSING:
-            factory = f"_factory{index}"
-            env[factory] = field.default_factory
+            env[f"_factory{index}"] = field.default_factory
             params.append(f"{field.name}=_MISSING")
-            env["_MISSING"] = dataclasses.MISSING
-            body.append(
-                f"    {setter}(obj, {factory}() if {field.name} is _MISSING else {field.name})"
-            )
+            body.append(f"{setter}(obj, _factory{index}() if {field.name} is _MISSING else {field.name})")
         else:
             params.append(field.name)
-            body.append(f"    {setter}(obj, {field.name})")
-    body.append("    return obj")
-    source = f"def make(*, {', '.join(params)}):\n" + "\n".join(body) + "\n"
-    exec(compile(source, f"<fast {cls.__name__}>", "exec"), env)  # noqa: S102 - fixed template
-    made: Callable[..., T] = env["make"]
+            body.append(f"{setter}(obj, {field.name})")
+    made: Callable[..., T] = _generate(cls, "make", "*, " + ", ".join(params), body, env)
     made.__doc__ = f"Build a {cls.__name__} (same as {cls.__name__}(**kwargs))."
+    return made
+
+
+def positional_maker(cls: type[T], name: str = "make") -> Callable[[tuple[Any, ...]], T] | None:
+    """``name(values)``, equivalent to ``cls(*values)`` with a value for every field in order
+    (what unpickling needs), or None for a class :func:`fast_constructor` cannot speed up."""
+    fields = _slotted_fields(cls)
+    if fields is None:
+        return None
+    env: dict[str, Any] = {}
+    body: list[str] = []
+    for index, field in enumerate(fields):
+        env[f"_set{index}"] = getattr(cls, field.name).__set__
+        body.append(f"_set{index}(obj, v[{index}])")
+    made: Callable[[tuple[Any, ...]], T] = _generate(cls, name, "v", body, env)
     return made
 
 
