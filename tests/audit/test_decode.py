@@ -161,3 +161,8 @@ def test_fuzz_never_raises(text: str) -> None:
 def test_fuzz_decompress(data: bytes, kind: str) -> None:
     decode.decompress(data, kind)
     decode.as_text(data)
+
+
+def test_hex_escape_without_digits_stays_as_written() -> None:
+    assert decode.unescape("a\\x") == b"a\\x"
+    assert decode.unescape("\\xZ\\x41") == b"\\xZA"

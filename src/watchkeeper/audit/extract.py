@@ -703,6 +703,63 @@ def _cron_lines(em: _Emitter, content: str, parent: SimpleCommand, depth: int, l
             em.code(m.group(1), "shell", None, parent.span, parent.via + (label,), cron, depth)
 
 
+_SOURCE_SUFFIXES = (".go", ".c", ".cc", ".cpp", ".cxx", ".c++", ".rs", ".java", ".kt", ".cs",
+                    ".swift", ".zig", ".nim", ".d")
+"""Source files of compiled languages: built and run by :data:`_BUILDERS`."""
+_BUILDERS = frozenset({"go", "gcc", "cc", "clang", "g++", "c++", "clang++", "tcc", "musl-gcc",
+                       "rustc", "cargo", "javac", "java", "kotlinc", "swiftc", "swift", "zig", "nim",
+                       "dotnet", "mcs", "csc", "gdc", "ldc2", "tinygo"})
+_MAX_BUILD_SOURCES = 8
+"""Written source files analysed for one build command."""
+
+
+def _build_sources(em: _Emitter, cmd: SimpleCommand) -> list[tuple[str, str]]:
+    """(path, content) of the written sources a build command compiles: its source-file
+    arguments, or, for a package build (``go run .``, ``cargo run``, ``go build ./cmd``), the
+    written sources under that directory (the working directory when none is named)."""
+    ctx = em.ctx
+    out: list[tuple[str, str]] = []
+    dirs: list[str] = []
+    for arg in cmd.argv[1:]:
+        if arg.endswith(_SOURCE_SUFFIXES):
+            wf = ctx.recall(arg)
+            if wf is not None and wf.content.strip():
+                out.append((arg, wf.content))
+        elif arg in (".", "./...") or (arg.startswith(("./", "/", "~")) and "." not in arg.rpartition("/")[2]):
+            dirs.append(arg.removesuffix("/..."))
+    if not out and cmd.name in ("go", "cargo", "tinygo", "dotnet", "swift", "zig"):
+        for d in dirs or ["."]:
+            base = ctx.key(d).rstrip("/") if d != "." else ctx.cwd
+            if not base:
+                continue
+            prefix = base + "/"
+            for key, wf in ctx.files.items():
+                if key.startswith(prefix) and key.endswith(_SOURCE_SUFFIXES) and wf.content.strip():
+                    out.append((key, wf.content))
+                    if len(out) >= _MAX_BUILD_SOURCES:
+                        return out
+    return out[:_MAX_BUILD_SOURCES]
+
+
+def _h_build(em: _Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, depth: int) -> None:
+    """A compiler or build tool builds (and for ``go run``/``cargo run``/``java F.java`` runs)
+    source the agent wrote: each source is reported as a code event of the compiler,
+    ``<compiler> <source>``, so rules about code see it, and its token facts (host:port
+    literals, shell strings, URLs) become events whose parent is that code event."""
+    if depth >= _MAX_DEPTH:
+        return
+    for path, content in _build_sources(em, cmd):
+        if em.full():
+            return
+        via = cmd.via + (f"source {path} built",)
+        argv = (cmd.argv[0], content)
+        code_cmd = new_command(argv=argv, span=cmd.span, via=via, parent=cmd)
+        em.process(image=image, command_line=_cap(f"{cmd.argv[0]} {content}"), argv=argv,
+                   parent_image=image, parent_command_line=cl, via=via, span=cmd.span,
+                   user=cmd.user)
+        em.facts(analyze_tokens(content, "compiled", span=cmd.span, via=via), code_cmd, depth + 1)
+
+
 def _h_shell(em: _Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, depth: int) -> None:
     how, idx, _ = shell_invocation(cmd.argv)
     if how == "file":
@@ -732,6 +789,8 @@ for _n in tuple(files.READERS) + tuple(files.GREPS) + tuple(files.DELETERS) + (
     _HANDLERS[_n] = _h_files
 for _n in SHELLS:
     _HANDLERS[_n] = _h_shell
+for _n in _BUILDERS:
+    _HANDLERS[_n] = _h_build
 _HANDLERS["socat"] = _h_socat
 _HANDLERS["openssl"] = _h_openssl
 _HANDLERS["git"] = _h_git
