@@ -54,6 +54,7 @@ LATER_SETS = {
     "third_set": ("third_set.jsonl", "third set (written blind: its author never saw the rules)"),
     "fourth_set": ("fourth_set.jsonl", "fourth set (written blind, after the third set's fixes)"),
     "fifth_set": ("fifth_set.jsonl", "fifth set (written blind, after the fourth set's fixes)"),
+    "sixth_set": ("sixth_set.jsonl", "sixth set (written blind, after the fifth set's fixes)"),
 }
 
 
