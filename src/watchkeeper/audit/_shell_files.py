@@ -3,6 +3,8 @@ redirections are handled by the parser). Pure functions of an argv tuple; they n
 
 from __future__ import annotations
 
+import json
+import re
 from typing import NamedTuple
 
 from watchkeeper.audit._shell_tools import positional
@@ -195,3 +197,149 @@ def crontab_user(argv: Argv, default: str) -> str:
     users = opts.get("-u", [])
     return users[-1] if users else default
 
+
+
+# -- build and package files: commands that run later ---------------------------------------------
+
+MAKEFILE = re.compile(r"(?:^|/)(?:GNUmakefile|[Mm]akefile|[^/]+\.mk)$")
+"""Makefiles, by name: their recipe lines are shell commands run by make."""
+PACKAGE_JSON = re.compile(r"(?:^|/)package\.json$")
+"""npm package manifests: their ``scripts`` are shell commands run by npm (``postinstall`` runs
+on ``npm install``)."""
+CONFIG_FILE = re.compile(
+    r"\.(?:toml|ini|conf|cfg|json|desktop)$|(?:^|/)\.ssh/config$|ssh_config[^/]*$", re.I)
+"""Configuration files whose content carries behaviour to the rules (tunnel and proxy clients,
+ssh forwards, miner pools, autostart entries)."""
+TOOL_CONFIG = re.compile(r"(?:(?:^|/)[^/]*(?:frp[cs]?|rathole|xmrig|cloudflared|ngrok)[^/]*"
+                         r"|/\.cloudflared/[^/]*|/ngrok/[^/]*)\.ya?ml$", re.I)
+"""YAML configuration of tunnelling and mining tools (``frpc.yml``, ``~/.cloudflared/config.yml``,
+``~/.config/ngrok/ngrok.yml``); other YAML (CI pipelines, manifests) is not read as config."""
+_NOT_CONFIG = re.compile(r"(?:^|/)(?:package-lock|composer\.lock|[^/]*\.min)\.json$|\.lock$", re.I)
+_MAX_RECIPES = 256
+_MAX_SCRIPTS = 256
+_MAX_JSON = 1 << 20
+_AUTOMATIC = frozenset("<^?*+|%")
+_LIFECYCLE = re.compile(
+    r'"((?:pre|post)?(?:install|prepare|publish|pack|uninstall|start|test|build|dev)|prepublishOnly)"'
+    r'\s*:\s*"((?:[^"\\\n]|\\.){1,4096})"')
+
+
+def config_like(path: str) -> bool:
+    """Whether a written file is configuration by its name (package.json and lock files are
+    not: their scripts are analysed as commands)."""
+    if _NOT_CONFIG.search(path) or PACKAGE_JSON.search(path):
+        return False
+    return CONFIG_FILE.search(path) is not None
+
+
+def make_to_shell(text: str) -> str:
+    """A recipe as the shell parser should read it: ``$$`` is ``$``, make references
+    (``$(MAKE)``, ``${CC}``, ``$(wildcard *.c)``) become plain ``${NAME}`` words that the parser
+    keeps as text, automatic variables (``$<``, ``$^``) become ``${<}``, ``$@`` stays, and
+    ``$(shell cmd)`` becomes the substitution ``$(cmd)``. Linear; unbalanced input is kept."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find("$", i)
+        if j < 0 or j + 1 >= n:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        d = text[j + 1]
+        if d == "$":
+            out.append("$")
+            i = j + 2
+        elif d in "({":
+            close = ")" if d == "(" else "}"
+            depth, k = 1, j + 2
+            while k < n and depth:
+                ch = text[k]
+                if ch == d:
+                    depth += 1
+                elif ch == close:
+                    depth -= 1
+                k += 1
+            if depth:
+                out.append(text[j:])
+                break
+            inner = text[j + 2:k - 1]
+            name, sep, args = inner.partition(" ")
+            if name == "shell" and sep:
+                out.append("$(" + args.replace("$$", "$") + ")")
+            else:
+                out.append("${" + (re.sub(r"\W", "_", name) or "_") + "}")
+            i = k
+        elif d in _AUTOMATIC:
+            out.append("${" + d + "}")
+            i = j + 2
+        else:
+            out.append("$" + d)
+            i = j + 2
+    return "".join(out)
+
+
+class Recipe(NamedTuple):
+    """One recipe line of a Makefile: its offset in the file, the text as written (without the
+    tab and the ``@``/``-``/``+`` prefixes) and the text the shell receives."""
+
+    offset: int
+    text: str
+    shell: str
+
+
+def make_recipes(content: str) -> list[Recipe]:
+    """Recipe lines (tab-indented, with backslash continuations joined) of a Makefile."""
+    out: list[Recipe] = []
+    lines = content.split("\n")
+    pos = 0
+    i = 0
+    while i < len(lines) and len(out) < _MAX_RECIPES:
+        line = lines[i]
+        start = pos
+        pos += len(line) + 1
+        i += 1
+        if not line.startswith("\t"):
+            continue
+        body = line[1:]
+        while body.endswith("\\") and i < len(lines):
+            nxt = lines[i]
+            pos += len(nxt) + 1
+            i += 1
+            body += "\n" + (nxt[1:] if nxt.startswith("\t") else nxt)
+        stripped = body.lstrip(" \t@-+")
+        if not stripped.strip() or stripped.lstrip().startswith("#"):
+            continue
+        offset = start + 1 + (len(body) - len(stripped))
+        out.append(Recipe(offset, stripped, make_to_shell(stripped)))
+    return out
+
+
+def package_scripts(content: str, *, partial: bool = False) -> list[tuple[str, str]]:
+    """(name, command) of every entry of a package.json ``scripts`` object. JSON is parsed
+    safely; a broken file gives nothing, except for a ``partial`` text (an edit's new text),
+    where npm lifecycle entries (``"postinstall": "..."``) are read from the text."""
+    if len(content) > _MAX_JSON:
+        return []
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        scripts = data.get("scripts")
+        if not isinstance(scripts, dict):
+            return []
+        return [(str(k), v) for k, v in list(scripts.items())[:_MAX_SCRIPTS]
+                if isinstance(v, str) and v.strip()]
+    if not partial:
+        return []
+    out: list[tuple[str, str]] = []
+    for m in _LIFECYCLE.finditer(content):
+        try:
+            value = json.loads('"' + m.group(2) + '"')
+        except ValueError:
+            continue
+        if isinstance(value, str) and value.strip():
+            out.append((m.group(1), value))
+        if len(out) >= _MAX_SCRIPTS:
+            break
+    return out

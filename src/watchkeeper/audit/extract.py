@@ -11,6 +11,7 @@ as one story. See ``docs/understanding.md`` for the event shapes rules can rely 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,6 +77,7 @@ _CRON_PATH = re.compile(r"^/etc/cron|^/var/spool/cron|/crontab$|\.cron$")
 _CRON_LINE = re.compile(r"^\s*(?:@\w+|(?:\S+\s+){5})(.+)$")
 _EXEC_START = re.compile(r"^\s*(?:ExecStart|ExecStartPre|ExecStartPost|ExecStop|ExecReload)=[-@:+!]*(.+)$",
                          re.M)
+_PLAIN_PATH = re.compile(r"^[\w./~+@%:,=-]+$")
 _MAGIC = re.compile(r"^[ \t]*(!|%%?(?:bash|sh|system|sx|script\s+(?:ba)?sh)\b)(.*)$", re.M)
 _CODE_FLAG = {"python": "-c", "perl": "-e", "ruby": "-e", "node": "-e", "php": "-r", "lua": "-e",
               "awk": "", "tclsh": ""}
@@ -266,7 +268,7 @@ class _Emitter:
             if cmd.redirects:
                 shell_img = image_of(cmd.interpreter, ctx.cwd) if cmd.interpreter else self.root_image
                 for r in cmd.redirects:
-                    self.redirect(cmd, r, shell_img, cl, shell_img)
+                    self.redirect(cmd, r, shell_img, cl, shell_img, depth)
             return
         prog = argv[0]
         name = prog.rpartition("/")[2] if "/" in prog else prog
@@ -285,7 +287,7 @@ class _Emitter:
         if cmd.redirects:
             shell_img = image_of(cmd.interpreter, ctx.cwd) if cmd.interpreter else self.root_image
             for r in cmd.redirects:
-                self.redirect(cmd, r, image, cl, shell_img)
+                self.redirect(cmd, r, image, cl, shell_img, depth)
         handler = _HANDLERS.get(name)
         if handler is not None:
             handler(self, cmd, name, image, cl, depth)
@@ -302,7 +304,8 @@ class _Emitter:
                     self.network(host=u.host, port=u.port, image=image, command_line=cl,
                                  span=cmd.span, app="stratum", detail=(("url", m.group()),))
 
-    def redirect(self, cmd: SimpleCommand, r: Redirect, image: str, cl: str, shell_img: str) -> None:
+    def redirect(self, cmd: SimpleCommand, r: Redirect, image: str, cl: str, shell_img: str,
+                 depth: int = 0) -> None:
         op = r.op
         if op in ("<<", "<<-", "<<<"):
             return
@@ -329,6 +332,8 @@ class _Emitter:
             self.file(activity="write", path=target, image=image if cmd.argv else shell_img,
                       command_line=cl, span=r.span, content=data)
             self.ctx.remember(target, data, append=append)
+            if data:
+                _file_commands(self, self.ctx.resolve(target), data, cmd, None, depth, partial=append)
         elif r.reads:
             self.file(activity="read", path=target, image=image if cmd.argv else shell_img,
                       command_line=cl, span=r.span)
@@ -654,6 +659,9 @@ def _h_files(em: _Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, d
             if name == "tee" and cmd.stdin is not None:
                 content = cmd.stdin.text()
                 ctx.remember(op.path, content, append="-a" in cmd.argv)
+                if content:
+                    _file_commands(em, ctx.resolve(op.path), content, cmd, None, depth,
+                                   partial="-a" in cmd.argv)
             elif op.extra:
                 src = ctx.recall(op.extra)
                 content = src.content if src is not None else op.extra
@@ -701,6 +709,75 @@ def _cron_lines(em: _Emitter, content: str, parent: SimpleCommand, depth: int, l
         if m:
             cron = new_command(argv=("cron",), span=parent.span, via=parent.via, parent=parent)
             em.code(m.group(1), "shell", None, parent.span, parent.via + (label,), cron, depth)
+
+
+def _file_commands(em: _Emitter, path: str, content: str, writer: SimpleCommand, base: int | None,
+                   depth: int, *, partial: bool = False) -> bool:
+    """Commands that a build or package file runs later, like cron lines and ``ExecStart``:
+    each Makefile recipe line and each package.json script is reported as the ``/bin/sh -c``
+    that make or npm starts (child of ``make`` / ``npm run <name>``), then the commands inside
+    it. The same for a file-tool write and a shell write (``cat > Makefile <<EOF``, ``tee``).
+    ``base`` is the content's offset in the call text when spans can be exact. Returns whether
+    ``path`` is such a file."""
+    if files.MAKEFILE.search(path):
+        runner = new_command(argv=("make",), span=writer.span, via=writer.via, parent=writer)
+        for r in files.make_recipes(content):
+            if em.full():
+                break
+            _run_later(em, r.text, r.shell, None if base is None else base + r.offset,
+                       "Makefile recipe", runner, depth)
+        return True
+    if files.PACKAGE_JSON.search(path):
+        for name, script in files.package_scripts(content, partial=partial):
+            if em.full():
+                break
+            runner = new_command(argv=("npm", "run", name), span=writer.span, via=writer.via,
+                                 parent=writer)
+            pos = content.find(script) if base is not None else -1
+            _run_later(em, script, script, None if pos < 0 or base is None else base + pos,
+                       f"package.json script {name}", runner, depth)
+        return True
+    return False
+
+
+def _run_later(em: _Emitter, text: str, shell: str, base: int | None, label: str,
+               runner: SimpleCommand, depth: int) -> None:
+    """One command line that a build tool runs later, as the ``/bin/sh -c`` it starts."""
+    if depth >= _MAX_DEPTH:
+        em.degraded = True
+        return
+    via = runner.via + (label,)
+    span = (base, base + len(text)) if base is not None else runner.span
+    sh = new_command(argv=("/bin/sh", "-c", text), span=span, via=via, arg_spans=(span,) * 3,
+                     parent=runner)
+    em.command(sh, depth + 1)
+    em.code(shell, "shell", base if shell == text else None, span, via + ("sh -c",), sh, depth + 1)
+
+
+def _heredoc_write(em: _Emitter, call: ToolCall, path: str, content: str, append: bool) -> None:
+    """A file-tool write of a configuration file as the shell write it stands for: the tool
+    shell's ``bash -c cat > PATH <<'EOF' ... EOF`` (content on the command line) and its ``cat``
+    child, as ``cat > PATH <<EOF`` through the shell would give, with via
+    ``("file tool <name>",)``. So every rule that reads written content applies to both forms."""
+    if em.full():
+        return
+    end = "EOF"
+    while f"\n{end}\n" in f"\n{content}\n":
+        end = "WK_" + end
+        if len(end) > 16:
+            break
+    target = path if _PLAIN_PATH.match(path) else shlex.quote(path)
+    head = f"cat {'>>' if append else '>'} {target} <<'{end}'"
+    body = content if len(content) <= MAX_FIELD else content[:MAX_FIELD]
+    text = f"{head}\n{body.rstrip(chr(10))}\n{end}"
+    shell = basename(em.ctx.shell_image)
+    root_cl = _cap(f"{shell} -c {text}")
+    via = (f"file tool {call.name or 'write'}",)
+    span = (0, len(call.text))
+    em.process(image=em.ctx.shell_image, command_line=root_cl, argv=(shell, "-c", text),
+               parent_image="", parent_command_line="", via=via, span=span)
+    em.process(image=image_of("cat"), command_line=head, argv=("cat",), parent_image=em.ctx.shell_image,
+               parent_command_line=root_cl, via=via, span=span)
 
 
 _SOURCE_SUFFIXES = (".go", ".c", ".cc", ".cpp", ".cxx", ".c++", ".rs", ".java", ".kt", ".cs",
@@ -851,9 +928,15 @@ def _file_write(em: _Emitter, call: ToolCall) -> None:
         for m in _EXEC_START.finditer(content):
             em.code(m.group(1), "shell", m.start(1), None, (f"systemd unit {path}",), writer, 0)
         return
+    if _file_commands(em, resolved, content, writer, 0, 0, partial=edit) or files.config_like(resolved):
+        _heredoc_write(em, call, path, content, edit)
+        return
     lang = guess_language(content, path)
     if not lang and _SHELL_FILES.search(resolved):
         lang = "shell"
+    if not lang and files.TOOL_CONFIG.search(resolved):
+        _heredoc_write(em, call, path, content, edit)
+        return
     if lang == "shell":
         em.code(content, "shell", 0, None, (label,), None, 0)
     elif lang == "python":
