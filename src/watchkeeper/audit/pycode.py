@@ -937,7 +937,7 @@ class _Analyzer(ast.NodeVisitor):
         via = chain + (fn.rpartition(".")[2],)
         if base is None:
             # decoded or assembled code is on no command line: report it so that it can be shown
-            # as ``python3 -c <code>`` (see extract.code_command)
+            # as ``python3 -c <code>`` (see _emit.Emitter.code_command)
             self._add(Fact("code", span, api=fn, text=value, language="python", via=chain))
         for fact in _analyze(value, base=base or 0, span=None if base is not None else span,
                              via=via, depth=self.depth + 1, budget=self.budget):
