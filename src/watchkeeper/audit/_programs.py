@@ -273,29 +273,15 @@ def _h_awk(em: Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, dept
     _h_files(em, cmd, name, image, cl, depth)
 
 
-for _n in _FETCHERS:
-    HANDLERS[_n] = _h_fetch
-for _n in _SSHES:
-    HANDLERS[_n] = _h_ssh
-for _n in _NCS:
-    HANDLERS[_n] = _h_nc
-for _n in _SCANNERS:
-    HANDLERS[_n] = _h_scan
-for _n in _DNS_TOOLS:
-    HANDLERS[_n] = _h_dns
-for _n in _PKG:
-    HANDLERS[_n] = _h_pkg
-for _n in tuple(files.READERS) + tuple(files.GREPS) + tuple(files.DELETERS) + (
-        "cp", "install", "mv", "ln", "dd", "sed", "chmod", "chown", "chgrp", "chattr", "touch",
-        "truncate", "tar", "bsdtar", "zip", "7z", "7za", "rar", "unzip", "gunzip", "bunzip2", "unxz"):
-    HANDLERS[_n] = _h_files
-for _n in SHELLS:
-    HANDLERS[_n] = _h_shell
-for _n in _BUILDERS:
-    HANDLERS[_n] = _h_build
-HANDLERS["socat"] = _h_socat
-HANDLERS["openssl"] = _h_openssl
-HANDLERS["git"] = _h_git
-HANDLERS["crontab"] = _h_crontab
-for _n in ("awk", "gawk", "mawk", "nawk"):
-    HANDLERS[_n] = _h_awk
+_FILE_TOOLS = (*files.READERS, *files.GREPS, *files.DELETERS, "cp", "install", "mv", "ln", "dd", "sed",
+               "chmod", "chown", "chgrp", "chattr", "touch", "truncate", "tar", "bsdtar", "zip", "7z",
+               "7za", "rar", "unzip", "gunzip", "bunzip2", "unxz")
+# in this order: a name in two groups gets the later handler
+for _names, _handler in (
+    (_FETCHERS, _h_fetch), (_SSHES, _h_ssh), (_NCS, _h_nc), (_SCANNERS, _h_scan), (_DNS_TOOLS, _h_dns),
+    (_PKG, _h_pkg), (_FILE_TOOLS, _h_files), (SHELLS, _h_shell), (_BUILDERS, _h_build),
+    (("socat",), _h_socat), (("openssl",), _h_openssl), (("git",), _h_git), (("crontab",), _h_crontab),
+    (("awk", "gawk", "mawk", "nawk"), _h_awk),
+):
+    for _n in _names:
+        HANDLERS[_n] = _handler
