@@ -55,6 +55,7 @@ LATER_SETS = {
     "fourth_set": ("fourth_set.jsonl", "fourth set (written blind, after the third set's fixes)"),
     "fifth_set": ("fifth_set.jsonl", "fifth set (written blind, after the fourth set's fixes)"),
     "sixth_set": ("sixth_set.jsonl", "sixth set (written blind, after the fifth set's fixes)"),
+    "seventh_set": ("seventh_set.jsonl", "seventh set (written blind, during the sixth set's fixes)"),
 }
 
 
