@@ -244,6 +244,121 @@ def test_wrapper_chain() -> None:
     assert parse_shell("env X=1 Y=2 cmd")[-1].assignments == (("X", "1"), ("Y", "2"))
 
 
+# -- what loops, find and xargs hand to a command -----------------------------------------------------------
+
+
+def test_for_loop_over_files_binds_the_variable() -> None:
+    text = 'for f in ~/.bash_history /home/*/.zsh_history; do grep -i pass "$f"; done'
+    cmds = parse_shell(text)
+    assert [c.argv for c in cmds] == [
+        ("grep", "-i", "pass", "$f"),  # as written: rules about the loop's shape read it
+        ("grep", "-i", "pass", "~/.bash_history"),
+        ("grep", "-i", "pass", "/home/*/.zsh_history"),
+    ]
+    assert cmds[1].span == cmds[2].span == cmds[0].span
+    assert text[slice(*cmds[1].span)] == 'grep -i pass "$f"'
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # ${f}, a redirection target, a script nested in the body, $HOME values
+    ("for f in ./a.log ./b.log; do gzip -9 ${f}; done",
+     [("gzip", "-9", "${f}"), ("gzip", "-9", "./a.log"), ("gzip", "-9", "./b.log")]),
+    ("for k in $HOME/.netrc; do sh -c \"cat $k\"; done",
+     [("sh", "-c", "cat $k"), ("cat", "$k"), ("sh", "-c", "cat $HOME/.netrc"), ("cat", "$HOME/.netrc")]),
+    # values that are not files (ports, hosts, numbers, brace ranges, unknown output) are not bound:
+    # loops over ports or hosts keep their shape only
+    ("for p in 22 80 443; do nc -z host $p; done", [("nc", "-z", "host", "$p")]),
+    ("for h in web1 db.example.com 10.0.0.2; do ssh $h uptime; done", [("ssh", "$h", "uptime"), ("uptime",)]),
+    ("for i in {1..254}; do ping -c1 10.0.0.$i; done", [("ping", "-c1", "10.0.0.$i")]),
+    ("for f in $(ls); do cat $f; done", [("ls",), ("cat", "$f")]),
+    # commands that do not use the variable, a variable whose name only starts the same
+    ("for f in /etc/hosts; do echo $fx; date; done", [("echo", "$fx"), ("date",)]),
+    # a while loop inside does not close the for loop (the bare redirection ``done < $d/list``
+    # is bound too); an inner header built from the outer variable is not followed
+    ("for d in /srv/a; do while read l; do echo $l; done < $d/list; cat $d/x; done",
+     [("read", "l"), ("echo", "$l"), (), ("cat", "$d/x"), (), ("cat", "/srv/a/x")]),
+    ("for d in /a /b; do for f in $d/x; do cat $f; done; done", [("cat", "$f")]),
+    ("for d in /a; do for f in /b; do cp $d $f; done; done",
+     [("cp", "$d", "$f"), ("cp", "$d", "/b"), ("cp", "/a", "$f"), ("cp", "/a", "/b")]),
+])
+def test_for_loop_binding_cases(text: str, expected: list[tuple[str, ...]]) -> None:
+    assert argvs(text) == expected
+
+
+def test_for_loop_binding_redirections_and_caps() -> None:
+    cmds = parse_shell("for f in ~/.bashrc ~/.profile; do echo 'alias ll=ls' >> \"$f\"; done")
+    assert [r.target for c in cmds for r in c.redirects] == ["$f", "~/.bashrc", "~/.profile"]
+    assert cmds[1].redirects[0].text == '>> "~/.bashrc"'
+    many = " ".join(f"/d/f{i}" for i in range(shell_mod.MAX_LOOP_VALUES + 10))
+    assert len(parse_shell(f"for f in {many}; do cat $f; done")) == 1 + shell_mod.MAX_LOOP_VALUES
+    # nested loops cannot multiply without bound
+    vals = " ".join(f"/d/{i}" for i in range(32))
+    text = f"for a in {vals}; do for b in {vals}; do for c in {vals}; do cp $a $b $c; done; done; done"
+    script = parse_script(text)
+    assert len(script.commands) <= 1 + shell_mod.MAX_UNROLLED + 64
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (("find", ".", "-name", ".env*"), ["./**/.env*"]),
+    (("find", "/", "-type", "f", "-name", "*_history"), ["/**/*_history"]),
+    (("find", "/home", "/root", "-iname", "id_rsa*", "-o", "-name", "*.pem"),
+     ["/home/**/id_rsa*", "/home/**/*.pem", "/root/**/id_rsa*", "/root/**/*.pem"]),
+    (("find", "-L", "~/", "-path", "*/.ssh/*"), ["*/.ssh/*"]),
+    (("find", "/var/log", "-type", "f"), ["/var/log/**"]),
+    (("find",), ["./**"]),
+    (("find", ".", "!", "-name", "*.py", "-name", "*.cfg"), ["./**/*.cfg"]),
+    (("find", ".", "-not", "-name", "*.py"), ["./**"]),
+    (("find", ".", "-name", "*.py", "-exec", "grep", "-name", "x", "{}", ";"), ["./**/*.py"]),
+])
+def test_find_matches(argv: tuple[str, ...], expected: list[str]) -> None:
+    from watchkeeper.audit._shell_wrap import find_matches
+
+    assert find_matches(argv) == expected
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (("xargs", "cat"), None),
+    (("xargs", "-0", "-n", "1", "cat"), None),
+    (("xargs", "-I", "X", "cp", "X", "/d"), "X"),
+    (("xargs", "-I{}", "cp", "{}", "/d"), "{}"),
+    (("xargs", "-P", "4", "-I", "@", "cat", "@"), "@"),
+    (("xargs", "-i", "cat", "{}"), "{}"),
+    (("xargs", "--replace=F", "cat", "F"), "F"),
+    (("xargs", "--max-args", "2", "-I%", "cat"), "%"),
+])
+def test_xargs_placeholder(argv: tuple[str, ...], expected: str | None) -> None:
+    from watchkeeper.audit._shell_wrap import xargs_placeholder
+
+    assert xargs_placeholder(argv) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("find / -name '.*_history' -exec grep -iE 'pass|key' {} +",
+     [("grep", "-iE", "pass|key", "{}"), ("grep", "-iE", "pass|key", "/**/.*_history")]),
+    ("find ~ -name id_rsa -exec sh -c 'cat {}' \\;",
+     [("sh", "-c", "cat {}"), ("cat", "{}"), ("sh", "-c", "cat ~/**/id_rsa"), ("cat", "~/**/id_rsa")]),
+    ("find . -name '.env*' -print0 | xargs -0 cat",
+     [("cat",), ("cat", "./**/.env*")]),
+    ("find /srv -name '*.pem' | xargs -I F cp F /tmp/.k/",
+     [("cp", "F", "/tmp/.k/"), ("cp", "/srv/**/*.pem", "/tmp/.k/")]),
+    ("echo ~/.aws/credentials ~/.netrc | xargs cat",
+     [("cat",), ("cat", "~/.aws/credentials", "~/.netrc")]),
+    ("ls /home/*/.bash_history | xargs grep -l token",
+     [("grep", "-l", "token"), ("grep", "-l", "token", "/home/*/.bash_history")]),
+    # input xargs cannot know: the command as written only
+    ("git ls-files | xargs wc -l", [("wc", "-l")]),
+    ("find . -name '*.pyc' -delete", []),
+])
+def test_find_and_xargs_commands_receive_what_they_are_given(
+        text: str, expected: list[tuple[str, ...]]) -> None:
+    cmds = parse_shell(text)
+    nested = [c for c in cmds if c.via]
+    assert [c.argv for c in nested] == expected
+    for c in nested:
+        assert len(c.arg_spans) == len(c.argv)
+        assert c.parent is not None
+
+
 # -- nesting ---------------------------------------------------------------------------------------------
 
 NESTING = [

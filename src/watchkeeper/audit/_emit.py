@@ -559,18 +559,15 @@ class Emitter:
     def file_commands(self, path: str, content: str, writer: SimpleCommand, base: int | None,
                       depth: int, *, partial: bool = False) -> bool:
         """Commands that a build or package file runs later, like cron lines and ``ExecStart``:
-        each Makefile recipe line and each package.json script is reported as the ``/bin/sh -c``
-        that make or npm starts (child of ``make`` / ``npm run <name>``), then the commands inside
-        it. The same for a file-tool write and a shell write (``cat > Makefile <<EOF``, ``tee``).
+        each Makefile recipe line (a makefile by name, or makefile content under a name that says
+        nothing) and each package.json script is reported as the ``/bin/sh -c`` that make or npm
+        starts (child of ``make`` / ``npm run <name>``), then the commands inside it. The same for
+        a file-tool write and a shell write (``cat > Makefile <<EOF``, ``tee``).
         ``base`` is the content's offset in the call text when spans can be exact. Returns whether
         ``path`` is such a file."""
-        if files.MAKEFILE.search(path):
+        if files.makefile_like(path, content):
             runner = new_command(argv=("make",), span=writer.span, via=writer.via, parent=writer)
-            for r in files.make_recipes(content):
-                if self.full():
-                    break
-                self.run_later(r.text, r.shell, None if base is None else base + r.offset,
-                               "Makefile recipe", runner, depth)
+            self.make_recipes(content, runner, base, depth)
             return True
         if files.PACKAGE_JSON.search(path):
             for name, script in files.package_scripts(content, partial=partial):
@@ -584,16 +581,29 @@ class Emitter:
             return True
         return False
 
+    def make_recipes(self, content: str, runner: SimpleCommand, base: int | None, depth: int) -> None:
+        """Each recipe line of a Makefile as the ``/bin/sh -c`` that ``runner`` (make) starts."""
+        for r in files.make_recipes(content):
+            if self.full():
+                break
+            self.run_later(r.text, r.shell, None if base is None else base + r.offset,
+                           "Makefile recipe", runner, depth, length=r.length, verbatim=r.verbatim)
+
     def run_later(self, text: str, shell: str, base: int | None, label: str,
-                  runner: SimpleCommand, depth: int) -> None:
-        """One command line that a build tool runs later, as the ``/bin/sh -c`` it starts."""
+                  runner: SimpleCommand, depth: int, *, length: int = -1,
+                  verbatim: bool | None = None) -> None:
+        """One command line that a build tool runs later, as the ``/bin/sh -c`` it starts.
+        ``length`` is that of the line as written at ``base`` when ``text`` is not verbatim;
+        ``verbatim`` says whether ``shell`` is exactly the text at ``base`` (default: whether it
+        equals ``text``)."""
         if depth >= MAX_DEPTH:
             self.degraded = True
             return
         via = runner.via + (label,)
-        span = (base, base + len(text)) if base is not None else runner.span
+        span = (base, base + (len(text) if length < 0 else length)) if base is not None else runner.span
         sh = new_command(argv=("/bin/sh", "-c", text), span=span, via=via, arg_spans=(span,) * 3,
                          parent=runner)
         self.command(sh, depth + 1)
-        self.code(shell, "shell", base if shell == text else None, span, via + ("sh -c",), sh, depth + 1)
+        exact = shell == text if verbatim is None else verbatim
+        self.code(shell, "shell", base if exact else None, span, via + ("sh -c",), sh, depth + 1)
 

@@ -133,10 +133,34 @@ def _h_files(em: Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, de
             src = ctx.recall(op.extra)
             if src is not None:
                 ctx.remember(op.path, src.content)
+                content = src.content
+        if (op.activity in ("write", "rename") and op.extra and content and content != op.extra
+                and (files.MAKEFILE.search(op.path) or files.PACKAGE_JSON.search(op.path))):
+            # a Makefile or package.json that appears by copy or rename runs its lines later too
+            em.file_commands(ctx.resolve(op.path), content, cmd, None, depth)
         em.file(activity=op.activity, path=op.path, image=image, command_line=cl, span=cmd.span,
-                content=content)
+                content=content if op.activity != "rename" else op.extra)
     if name in ("source", ".") and len(cmd.argv) > 1:
         em.run_file(cmd, cmd.argv[1], "shell", depth, image)
+
+
+def _h_make(em: Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, depth: int) -> None:
+    """make runs the recipes of the makefile it is given: one the agent wrote under a name that
+    says what it is (``make -f rules.yml``) or by code is analysed here, as make runs it.
+    Makefiles by name or by content (:func:`_shell_files.makefile_like`) had their recipes
+    reported when they were written."""
+    if depth >= MAX_DEPTH:
+        return
+    ctx = em.ctx
+    step = ctx.step
+    for path in files.makefiles_of(cmd.argv):
+        wf = ctx.recall(path)
+        if wf is None or not wf.content.strip() or files.makefile_like(ctx.resolve(path), wf.content):
+            continue
+        where = "this step" if wf.step == step else f"step {wf.step}"
+        runner = new_command(argv=cmd.argv, span=cmd.span, parent=cmd.parent, user=cmd.user,
+                             via=cmd.via + (f"makefile {path} written in {where}",))
+        em.make_recipes(wf.content, runner, None, depth)
 
 
 def _h_crontab(em: Emitter, cmd: SimpleCommand, name: str, image: str, cl: str, depth: int) -> None:
@@ -281,6 +305,7 @@ for _names, _handler in (
     (_FETCHERS, _h_fetch), (_SSHES, _h_ssh), (_NCS, _h_nc), (_SCANNERS, _h_scan), (_DNS_TOOLS, _h_dns),
     (_PKG, _h_pkg), (_FILE_TOOLS, _h_files), (SHELLS, _h_shell), (_BUILDERS, _h_build),
     (("socat",), _h_socat), (("openssl",), _h_openssl), (("git",), _h_git), (("crontab",), _h_crontab),
+    (("make", "gmake", "remake", "bmake"), _h_make),
     (("awk", "gawk", "mawk", "nawk"), _h_awk),
 ):
     for _n in _names:

@@ -224,6 +224,73 @@ _LIFECYCLE = re.compile(
     r'\s*:\s*"((?:[^"\\\n]|\\.){1,4096})"')
 
 
+NAMED_FORMAT = re.compile(
+    r"\.(?:md|markdown|rst|adoc|txt\.gz|csv|tsv|log|html?|xml|svg|css|scss|less|tex|sql|ipynb|"
+    r"py|pyi|js|mjs|cjs|ts|tsx|jsx|go|c|h|cc|cpp|hpp|rs|java|kt|rb|pl|pm|php|lua|swift|cs|scala|"
+    r"r|jl|ex|exs|erl|hs|ml|vue|svelte|proto|graphql|ya?ml|lock|tf|hcl|j2|jinja|tmpl|mustache|"
+    r"po|pem|crt|key|pub|patch|diff|sh|bash|zsh|ksh|fish|ps1|bat|cmd)$"
+    r"|(?:^|/)(?:Dockerfile|Containerfile|LICENSE|COPYING|NOTICE|CHANGELOG|AUTHORS|README)[^/]*$",
+    re.I)
+"""Names that say what a file is (documents, data, source code, scripts, YAML, keys, patches):
+their content is not sniffed (:func:`sniff_content`)."""
+SNIFF_HEAD = 4096
+"""Characters of written content that :func:`sniff_content` looks at."""
+_JSON_KEY = re.compile(r'^\{\s*"[^"\n]{1,200}"\s*:')
+_SECTION = re.compile(r"^[ \t]*\[\[?[^\[\]\n=]{1,80}\]\]?[ \t]*$", re.M)
+_KEY_VALUE = re.compile(r"^[ \t]*[A-Za-z_][\w.-]{0,80}[ \t]*=[ \t]*\S", re.M)
+_SSH_HOST = re.compile(r"^Host[ \t]+\S", re.M)
+_SSH_OPTION = re.compile(r"^[ \t]+(?:HostName|RemoteForward|LocalForward|DynamicForward|ProxyCommand"
+                         r"|ProxyJump|IdentityFile|User|Port)[ \t=]+\S", re.M)
+_MAKE_RULE = re.compile(r"^[\w.%/$(){}-]{1,80}[ \t]*::?(?:[ \t][^=\n]*)?\n\t[ \t]*[^\s#]", re.M)
+
+
+def sniff_content(content: str) -> str:
+    """What written content is when its name says nothing (``settings.txt``, ``app.dat``, a
+    name without a suffix), from its first :data:`SNIFF_HEAD` characters: "json" (a JSON
+    object), "ini" (INI/TOML: a ``[section]`` with ``key = value`` lines, or mostly
+    ``key = value`` lines), "ssh_config" (``Host`` blocks with ssh options), "makefile"
+    (a ``target:`` line of one plain target name followed by a tab-indented recipe) or "" (prose,
+    CSV, logs, anything else). Shebangs are read by
+    :func:`watchkeeper.audit.decode.guess_language`."""
+    head = content[:SNIFF_HEAD].lstrip("\ufeff \t\r\n")
+    if not head:
+        return ""
+    first = head[0]
+    if first == "{":
+        return "json" if _JSON_KEY.match(head) else ""
+    if "=" in head:
+        kv = len(_KEY_VALUE.findall(head))
+        if kv:
+            if _SECTION.search(head):
+                return "ini"
+            lines = sum(1 for line in head.splitlines()
+                        if line.strip() and not line.lstrip().startswith(("#", ";")))
+            if kv >= 2 and kv * 5 >= lines * 3:
+                return "ini"
+    if "Host" in head and _SSH_HOST.search(head) and _SSH_OPTION.search(head):
+        return "ssh_config"
+    if not head.startswith("#!") and _makefile_head(head):
+        return "makefile"
+    return ""
+
+
+def _makefile_head(head: str) -> bool:
+    return "\n\t" in head and _MAKE_RULE.search(head) is not None
+
+
+def makefile_like(path: str, content: str) -> bool:
+    """Whether ``content`` written at ``path`` is a makefile whose recipes are reported when it
+    is written: a makefile by name (:data:`MAKEFILE`), or makefile content
+    (:func:`sniff_content`) under a name that says nothing (not :data:`NAMED_FORMAT`, a
+    configuration name or package.json)."""
+    if MAKEFILE.search(path):
+        return True
+    if NAMED_FORMAT.search(path) or PACKAGE_JSON.search(path) or CONFIG_FILE.search(path):
+        return False
+    head = content[:SNIFF_HEAD].lstrip("\ufeff \t\r\n")
+    return not head.startswith("#!") and _makefile_head(head)
+
+
 def config_like(path: str) -> bool:
     """Whether a written file is configuration by its name (package.json and lock files are
     not: their scripts are analysed as commands)."""
@@ -232,11 +299,40 @@ def config_like(path: str) -> bool:
     return CONFIG_FILE.search(path) is not None
 
 
-def make_to_shell(text: str) -> str:
-    """A recipe as the shell parser should read it: ``$$`` is ``$``, make references
-    (``$(MAKE)``, ``${CC}``, ``$(wildcard *.c)``) become plain ``${NAME}`` words that the parser
-    keeps as text, automatic variables (``$<``, ``$^``) become ``${<}``, ``$@`` stays, and
-    ``$(shell cmd)`` becomes the substitution ``$(cmd)``. Linear; unbalanced input is kept."""
+_MAKE_VAR = re.compile(r"^(?:(?:export|override)[ \t]+)*([A-Za-z_][\w.-]*)[ \t]*(?:\?|::?|\+|!)?=[ \t]*(.*)$",
+                       re.M)
+_MAX_MAKE_VARS = 256
+_MAKE_VAR_DEPTH = 4
+
+
+def make_variables(content: str) -> dict[str, str]:
+    """Variables a Makefile defines with a literal value (``URL ?= https://...``, ``CC := gcc``,
+    ``export X = y``; ``+=`` appends), for the first :data:`_MAX_MAKE_VARS` definitions outside
+    recipes. Values keep their own make references; :func:`make_to_shell` expands them."""
+    out: dict[str, str] = {}
+    for m in _MAKE_VAR.finditer(content):
+        if len(out) >= _MAX_MAKE_VARS:
+            break
+        name, value = m.group(1), m.group(2).strip()
+        if m.group(0).rstrip().endswith("\\"):
+            continue
+        op = m.group(0)[m.end(1) - m.start(0):].lstrip()
+        if op.startswith("+=") and name in out:
+            out[name] = f"{out[name]} {value}"
+        elif op.startswith("?=") and name in out:
+            continue
+        else:
+            out[name] = value
+    return out
+
+
+def make_to_shell(text: str, variables: dict[str, str] | None = None, _depth: int = 0) -> str:
+    """A recipe as the shell parser should read it: ``$$`` is ``$``, references to variables the
+    Makefile defines (``variables``, from :func:`make_variables`) become their values, other make
+    references (``$(MAKE)``, ``${CC}``, ``$(wildcard *.c)``) become plain ``${NAME}`` words that
+    the parser keeps as text, automatic variables (``$<``, ``$^``) become ``${<}``, ``$@``
+    stays, and ``$(shell cmd)`` becomes the substitution ``$(cmd)``. Linear per level; values
+    are expanded at most :data:`_MAKE_VAR_DEPTH` levels deep; unbalanced input is kept."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -266,6 +362,8 @@ def make_to_shell(text: str) -> str:
             name, sep, args = inner.partition(" ")
             if name == "shell" and sep:
                 out.append("$(" + args.replace("$$", "$") + ")")
+            elif variables and not sep and name in variables and _depth < _MAKE_VAR_DEPTH:
+                out.append(make_to_shell(variables[name], variables, _depth + 1))
             else:
                 out.append("${" + (re.sub(r"\W", "_", name) or "_") + "}")
             i = k
@@ -278,18 +376,69 @@ def make_to_shell(text: str) -> str:
     return "".join(out)
 
 
+def makefiles_of(argv: Argv) -> list[str]:
+    """The makefiles a ``make`` command reads: its ``-f FILE`` / ``--file=FILE`` /
+    ``--makefile=FILE`` arguments, joined to ``-C DIR`` when given."""
+    names: list[str] = []
+    directory = ""
+    i = 1
+    n = len(argv)
+    while i < n and len(names) < 8:
+        a = argv[i]
+        if a in ("-f", "--file", "--makefile") and i + 1 < n:
+            names.append(argv[i + 1])
+            i += 2
+            continue
+        if a in ("-C", "--directory") and i + 1 < n:
+            directory = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith(("--file=", "--makefile=")):
+            names.append(a.partition("=")[2])
+        elif a.startswith("--directory="):
+            directory = a.partition("=")[2]
+        elif a.startswith("-f") and len(a) > 2:
+            names.append(a[2:])
+        elif a.startswith("-C") and len(a) > 2:
+            directory = a[2:]
+        i += 1
+    names = [x for x in names if x and x != "-"]
+    if directory:
+        names = [x if x.startswith(("/", "~")) else f"{directory.rstrip('/')}/{x}" for x in names]
+    return names
+
+
 class Recipe(NamedTuple):
-    """One recipe line of a Makefile: its offset in the file, the text as written (without the
-    tab and the ``@``/``-``/``+`` prefixes) and the text the shell receives."""
+    """One recipe line of a Makefile: its offset in the file, its text (without the tab and the
+    ``@``/``-``/``+`` prefixes) as make hands it to ``sh -c`` (variables the Makefile defines
+    expanded, other references as written), the text the shell parser reads, and the length of
+    the line as written (``text`` may be longer once expanded)."""
 
     offset: int
     text: str
     shell: str
+    length: int = -1
+    verbatim: bool = True
+    """Whether ``shell`` is the line exactly as written (its spans can be exact)."""
+
+
+_MAKE_REF = re.compile(r"\$[({]([A-Za-z_][\w.-]*)[)}]")
+
+
+def _expand_known(text: str, variables: dict[str, str], depth: int = 0) -> str:
+    """``text`` with references to ``variables`` replaced by their (expanded) values; other
+    references stay as written."""
+    if "$" not in text or depth >= _MAKE_VAR_DEPTH:
+        return text
+    return _MAKE_REF.sub(lambda m: _expand_known(variables[m.group(1)], variables, depth + 1)
+                         if m.group(1) in variables else m.group(0), text)
 
 
 def make_recipes(content: str) -> list[Recipe]:
-    """Recipe lines (tab-indented, with backslash continuations joined) of a Makefile."""
+    """Recipe lines (tab-indented, with backslash continuations joined) of a Makefile, with the
+    variables the Makefile defines expanded in their shell form."""
     out: list[Recipe] = []
+    variables = make_variables(content) if "=" in content else None
     lines = content.split("\n")
     pos = 0
     i = 0
@@ -310,7 +459,9 @@ def make_recipes(content: str) -> list[Recipe]:
         if not stripped.strip() or stripped.lstrip().startswith("#"):
             continue
         offset = start + 1 + (len(body) - len(stripped))
-        out.append(Recipe(offset, stripped, make_to_shell(stripped)))
+        text = _expand_known(stripped, variables) if variables else stripped
+        shell = make_to_shell(stripped, variables)
+        out.append(Recipe(offset, text, shell, len(stripped), shell == stripped))
     return out
 
 

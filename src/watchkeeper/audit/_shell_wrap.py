@@ -350,6 +350,86 @@ def _find(argv: Argv) -> list[Nest]:
     return out
 
 
+_FIND_NAME = frozenset({"-name", "-iname", "-lname", "-ilname"})
+_FIND_PATH = frozenset({"-path", "-ipath", "-wholename", "-iwholename"})
+_FIND_VALUE = frozenset({"-type", "-xtype", "-maxdepth", "-mindepth", "-mtime", "-mmin", "-atime",
+                         "-amin", "-ctime", "-cmin", "-size", "-perm", "-user", "-group", "-uid",
+                         "-gid", "-newer", "-regex", "-iregex", "-regextype", "-fstype", "-inum",
+                         "-links", "-samefile", "-printf", "-fprint", "-fprint0", "-fprintf",
+                         "-fls", "-used", "-context"})
+MAX_FIND_MATCHES = 8
+"""Patterns reported for what one ``find`` matches."""
+
+
+def find_matches(argv: Argv) -> list[str]:
+    """What a ``find`` command matches, as glob patterns: ``ROOT/**/NAME`` for each root and
+    each ``-name``/``-iname`` test (``find ~ -name '*.pem'`` -> ``~/**/*.pem``), the pattern of a
+    ``-path`` test as written, or ``ROOT/**`` when no name is tested. Negated tests (``!``,
+    ``-not``) are left out. These stand for the files that ``-exec cmd {}`` or ``| xargs cmd``
+    receive."""
+    n = len(argv)
+    i = 1
+    while i < n and argv[i] in ("-H", "-L", "-P"):
+        i += 1
+    roots: list[str] = []
+    while i < n and argv[i] and argv[i][0] not in "-(!)":
+        roots.append(argv[i])
+        i += 1
+    names: list[str] = []
+    paths: list[str] = []
+    negated = False
+    while i < n:
+        a = argv[i]
+        if a in ("-exec", "-execdir", "-ok", "-okdir"):
+            while i < n and argv[i] not in (";", "+", "\\;"):
+                i += 1
+        elif a in ("!", "-not"):
+            negated = True
+            i += 1
+            continue
+        elif i + 1 < n and (a in _FIND_NAME or a in _FIND_PATH):
+            if not negated:
+                (names if a in _FIND_NAME else paths).append(argv[i + 1])
+            i += 1
+        elif a in _FIND_VALUE:
+            i += 1
+        negated = False
+        i += 1
+    out = list(paths)
+    for root in roots or ["."]:
+        base = root.rstrip("/") if root != "/" else ""
+        if names:
+            out.extend(f"{base}/**/{name}" for name in names)
+        elif not paths:
+            out.append(f"{base}/**")
+    return out[:MAX_FIND_MATCHES]
+
+
+def xargs_placeholder(argv: Argv) -> str | None:
+    """The replace string of ``xargs -I R`` / ``-i`` / ``--replace[=R]``, or None when xargs
+    appends its input items to the command."""
+    i = 1
+    n = len(argv)
+    while i < n:
+        a = argv[i]
+        if a == "-I" and i + 1 < n:
+            return argv[i + 1]
+        if a.startswith("-I") and len(a) > 2:
+            return a[2:]
+        if a in ("-i", "--replace"):
+            return "{}"
+        if a.startswith("--replace="):
+            return a.partition("=")[2] or "{}"
+        if a.startswith("-i") and len(a) > 2 and not a.startswith("--"):
+            return a[2:]
+        if not a.startswith("-") or a == "--":
+            return None
+        if a in _XARGS_LONG or (len(a) == 2 and a[1] in "ndPLsaEe"):
+            i += 1  # the option's value
+        i += 1
+    return None
+
+
 def _ssh(argv: Argv) -> list[Nest]:
     out: list[Nest] = []
     host_i = ssh_host_index(argv)

@@ -100,7 +100,16 @@ def _file_write(em: Emitter, call: ToolCall) -> None:
     if not lang and files.TOOL_CONFIG.search(resolved):
         programs.heredoc_write(em, call, path, content, edit)
         return
+    if not lang and not files.NAMED_FORMAT.search(resolved):
+        # the name says nothing (settings.txt, app.dat): what does the content look like?
+        # (makefile content had its recipes reported by file_commands above)
+        if files.sniff_content(content):
+            programs.heredoc_write(em, call, path, content, edit)
+            return
     if lang == "shell":
+        # as the same script written with a here-doc (pipelines and loops are on the tool
+        # shell's command line), then its commands
+        programs.heredoc_write(em, call, path, content, edit)
         em.code(content, "shell", 0, None, (label,), None, 0)
     elif lang == "python":
         em.facts(analyze_python(content, via=(label,)), None, 0)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 
 from watchkeeper.audit._shell_flow import FLOW_NAMES, stdout_of
+from watchkeeper.audit._shell_items import LOOP_PATH, mentions, rebind, variable_pattern, with_items
 from watchkeeper.audit._shell_lex import Op, Sub, Token, Var, Word, lex
 from watchkeeper.audit._shell_model import (
     Payload,
@@ -55,6 +56,10 @@ MAX_COMMANDS = 10_000
 MAX_WORK = 8 << 20
 """Characters lexed over all nesting levels of one parse."""
 MAX_VIA = 24
+MAX_LOOP_VALUES = 32
+"""File values of one ``for`` loop bound to its variable (the rest are not)."""
+MAX_UNROLLED = 1024
+"""Commands added for loop values in one parse."""
 
 _FAST = re.compile(r"[A-Za-z0-9_./:=,+@%^~*?\[\] \t-]+")
 _WS_WORD = re.compile(r"[^ \t]+")
@@ -69,6 +74,7 @@ _ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]\s]*\])?\+?=")
 _SKIP_KW = frozenset({"if", "then", "elif", "else", "do", "while", "until", "!", "{", "time", "coproc"})
 _END_KW = frozenset({"fi", "done", "}", "esac"})
 _RESERVED = _SKIP_KW | _END_KW | {"for", "select", "case", "function", "[[", "in"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DECLARE = frozenset({"export", "declare", "typeset", "local", "readonly"})
 _POST_NAMES = frozenset(NESTS) | STDIN_SHELL_SINKS
 _SUB_LABEL = {"$(": "$(...)", "`": "`...`", "<(": "<(...)", ">(": ">(...)"}
@@ -123,12 +129,13 @@ class _Proto:
 
 
 class _Parser:
-    __slots__ = ("env", "out", "work", "truncated", "degraded")
+    __slots__ = ("env", "out", "work", "truncated", "degraded", "unrolled")
 
     def __init__(self, env: Mapping[str, str] | None) -> None:
         self.env: dict[str, str] = dict(env) if env else {}
         self.out: list[SimpleCommand] = []
         self.work = 0
+        self.unrolled = 0
         self.truncated = False
         self.degraded = False
 
@@ -278,6 +285,10 @@ class _Parser:
         mode = 0  # 0 commands, 1 for/select header, 2 case subject, 3 case pattern
         cases = 0
         last: Payload | None = None
+        # open loops (innermost last): a for/select loop's variable, its literal values and the
+        # index in self.out where its body starts; while/until loops bind nothing
+        loops: list[tuple[str, tuple[str, ...], int]] = []
+        header: list[Word] = []
         k = 0
         ntok = len(toks)
         while k < ntok:
@@ -295,6 +306,8 @@ class _Parser:
                         continue
                     if mode == 2 and not t.quoted and t.value == "in":
                         mode = 3
+                    elif mode == 1:
+                        header.append(t)
                     elif t.parts is not None:
                         self._expand(t, lv)  # substitutions in a header still run
                     continue
@@ -306,13 +319,20 @@ class _Parser:
                         v = t.value
                         if v in _RESERVED:
                             if v in _SKIP_KW:
+                                if v == "while" or v == "until":
+                                    loops.append(("", (), 0))
                                 continue
                             if v in _END_KW:
                                 if v == "esac" and cases:
                                     cases -= 1
+                                elif v == "done" and loops:
+                                    var, values, start = loops.pop()
+                                    if values:
+                                        self._unroll(var, values, start)
                                 continue
                             if v in ("for", "select"):
                                 mode = 1
+                                header = []
                                 continue
                             if v == "case":
                                 mode = 2
@@ -339,6 +359,8 @@ class _Parser:
                         mode = 0
                 elif mode == 1 and o in (";", "\n"):
                     mode = 0
+                    var, values = self._loop_header(header, lv)
+                    loops.append((var, values, len(self.out)))
                 continue
             if o == "(":
                 nxt = toks[k] if k < ntok else None
@@ -369,6 +391,43 @@ class _Parser:
         if pipeline:
             last = self._pipeline(pipeline, lv, capture, False)
         return last
+
+    # -- loops ----------------------------------------------------------------------------------
+
+    def _loop_header(self, header: list[Word], lv: _Level) -> tuple[str, tuple[str, ...]]:
+        """(variable, file values) of a ``for NAME in WORDS`` header; substitutions in the words
+        run. Only values that name files are bound (paths and globs: ``~/.bash_history``,
+        ``/home/*/.ssh/id_*``, ``$HOME/.netrc``); values that stay unknown (``$x``, ``$(cmd)``
+        with unknown output), numbers, host names and brace ranges are left out, so loops over
+        ports or hosts keep their shape. ``("", ())`` when nothing can be bound."""
+        if len(header) < 3 or header[1].quoted or header[1].value != "in":
+            for w in header:
+                if w.parts is not None:
+                    self._expand(w, lv)
+            return "", ()
+        name = header[0].value
+        values: list[str] = []
+        for w in header[2:]:
+            for value, _, _ in self._expand(w, lv):
+                if len(values) < MAX_LOOP_VALUES and LOOP_PATH.fullmatch(value):
+                    values.append(value)
+        if not _NAME.fullmatch(name):
+            return "", ()
+        return name, tuple(values)
+
+    def _unroll(self, var: str, values: tuple[str, ...], start: int) -> None:
+        """The commands of a loop body that use the loop variable, once more per literal value
+        (``for f in ~/.a ~/.b; do cat "$f"; done`` also gives ``cat ~/.a`` and ``cat ~/.b``).
+        The commands as written (with ``$f``) stay: rules about the loop's shape see them."""
+        pat = variable_pattern(var)
+        body = [c for c in self.out[start:] if mentions(c, pat)]
+        out = self.out
+        for value in values:
+            for c in body:
+                if len(out) >= MAX_COMMANDS or self.unrolled >= MAX_UNROLLED:
+                    return
+                self.unrolled += 1
+                out.append(rebind(c, pat, value))
 
     # -- expansion ------------------------------------------------------------------------------
 
@@ -645,29 +704,39 @@ class _Parser:
                 return
             s, e = nest.start, nest.end
             if nest.kind == "argv":
+                argv = cmd.argv[s:e]
                 spans = cmd.arg_spans[s:e]
-                inner = new_command(
-                    argv=cmd.argv[s:e],
-                    span=((spans[0][0], cmd.span[1] if e >= len(cmd.argv) else spans[-1][1])
-                          if spans else cmd.span),
-                    redirects=cmd.redirects,
-                    assignments=nest.assigns,
-                    via=cmd.via + (nest.label,),
-                    arg_spans=spans,
-                    pipe_pos=cmd.pipe_pos,
-                    pipe_len=cmd.pipe_len,
-                    pipe_prev=cmd.pipe_prev,
-                    pipe_next=cmd.pipe_next,
-                    background=cmd.background,
-                    heredoc=cmd.heredoc,
-                    stdin=cmd.stdin,
-                    parent=cmd,
-                    interpreter=cmd.interpreter,
-                    user=nest.user or cmd.user,
-                )
-                self.out.append(inner)
+                span = ((spans[0][0], cmd.span[1] if e >= len(cmd.argv) else spans[-1][1])
+                        if spans else cmd.span)
                 sub = {i - s: pl for i, pl in payloads.items() if s <= i < e} if payloads else None
-                self._post(inner, lv, sub)
+                variants = [(argv, spans, sub)]
+                if name == "find" or name == "xargs":
+                    # also as it runs on what it receives (the command as written stays: rules
+                    # read its placeholders)
+                    items_argv, items_spans = with_items(cmd, name, argv, spans)
+                    if items_argv != argv:
+                        variants.append((items_argv, items_spans, None))
+                for v_argv, v_spans, v_sub in variants:
+                    inner = new_command(
+                        argv=v_argv,
+                        span=span,
+                        redirects=cmd.redirects,
+                        assignments=nest.assigns,
+                        via=cmd.via + (nest.label,),
+                        arg_spans=v_spans,
+                        pipe_pos=cmd.pipe_pos,
+                        pipe_len=cmd.pipe_len,
+                        pipe_prev=cmd.pipe_prev,
+                        pipe_next=cmd.pipe_next,
+                        background=cmd.background,
+                        heredoc=cmd.heredoc,
+                        stdin=cmd.stdin,
+                        parent=cmd,
+                        interpreter=cmd.interpreter,
+                        user=nest.user or cmd.user,
+                    )
+                    self.out.append(inner)
+                    self._post(inner, lv, v_sub)
             elif name == "eval":
                 self._script_arg(cmd, s, e, nest.label, nest.text, lv.interp, lv, payloads,
                                  parent=cmd.parent)
