@@ -58,8 +58,10 @@ MAX_WORK = 8 << 20
 MAX_VIA = 24
 MAX_LOOP_VALUES = 32
 """File values of one ``for`` loop bound to its variable (the rest are not)."""
-MAX_UNROLLED = 1024
-"""Commands added for loop values in one parse."""
+MAX_UNROLLED = 128
+"""Commands added for loop values in one parse. Each becomes events that the rules read against
+the whole script as their parent command line: at 1,024 a 7 KB loop of 300 commands over 40 files
+took 0.58 s to audit (0.02 s without binding); at 128, 0.13 s."""
 
 _FAST = re.compile(r"[A-Za-z0-9_./:=,+@%^~*?\[\] \t-]+")
 _WS_WORD = re.compile(r"[^ \t]+")
