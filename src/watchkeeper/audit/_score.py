@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,7 +17,7 @@ from watchkeeper.audit.extract import events_for_tool_call
 from watchkeeper.detect import Engine
 from watchkeeper.rules import BUILTIN_PREFIX, RuleIssue, SigmaRule, load_rules
 from watchkeeper.trajectories import Step, ToolCall, ToolKind, Trajectory
-from watchkeeper.trajectories._fast import fast_constructor
+from watchkeeper.trajectories._fast import fast_constructor, positional_maker
 
 _EVIDENCE_MAX = 400
 _new_finding = fast_constructor(Finding)
@@ -42,20 +43,44 @@ class _Hit:
     confidence: float
 
 
+_HEAD = ("step", "tool_call_id")
+_TAIL_OF: dict[str, Callable[[_Hit], Any]] = {
+    "rule_id": lambda h: h.rule.id,
+    "title": lambda h: h.rule.title,
+    "severity": lambda h: h.rule.level,
+    "attack": lambda h: h.rule.attack,
+    "confidence": lambda h: h.confidence,
+    "evidence": lambda h: h.evidence,
+    "span": lambda h: h.span,
+    "behaviour": lambda h: h.behaviour,
+    "field": lambda h: h.field,
+}
+_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+if _FIELDS[: len(_HEAD)] != _HEAD or set(_FIELDS[len(_HEAD) :]) != set(_TAIL_OF):
+    raise TypeError(f"Finding fields changed ({_FIELDS}): update audit._score._TAIL_OF")
+_TAIL = tuple(_TAIL_OF[name] for name in _FIELDS[len(_HEAD) :])
+_finding_of: Callable[[tuple[Any, ...]], Finding] = positional_maker(Finding) or (
+    lambda values: Finding(**dict(zip(_FIELDS, values, strict=True)))
+)
+"""A Finding from the values of all its fields in order: the memo-hit path builds findings from
+(step, call id) + a tail kept per memoised command."""
+
+
 class _Entry:
     """A memoised pure command: its hits and context effects, and (computed on first use) what a
-    trajectory made of this one call concludes: its distinct hits in verdict order, risk and max
-    severity. Trajectories of one tool call (a commands JSONL line, a single-step rollout) are
-    the common case; their verdict on a memo hit then costs one Finding per distinct hit."""
+    trajectory made of this one call concludes: its distinct hits in verdict order, as the
+    Finding field values after ``step`` and ``tool_call_id``, its risk and max severity.
+    Trajectories of one tool call (a commands JSONL line, a single-step rollout) are the common
+    case; their verdict on a memo hit then costs one Finding per distinct hit."""
 
     __slots__ = ("hits", "effects", "alone")
 
     def __init__(self, hits: tuple[_Hit, ...], effects: Effects) -> None:
         self.hits = hits
         self.effects = effects
-        self.alone: tuple[tuple[_Hit, ...], float, Severity | None] | None = None
+        self.alone: tuple[tuple[tuple[Any, ...], ...], float, Severity | None] | None = None
 
-    def summary(self) -> tuple[tuple[_Hit, ...], float, Severity | None]:
+    def summary(self) -> tuple[tuple[tuple[Any, ...], ...], float, Severity | None]:
         alone = self.alone
         if alone is None:
             # the same selection and order as Auditor.audit: per rule the strongest hit (the first
@@ -68,7 +93,8 @@ class _Entry:
             ordered = tuple(sorted(best.values(), key=lambda h: -h.rule.level))
             risk = _risk(ordered)
             top = max((h.rule.level for h in ordered), default=None)
-            alone = self.alone = (ordered, risk, top)
+            tails = tuple(tuple(get(h) for get in _TAIL) for h in ordered)
+            alone = self.alone = (tails, risk, top)
         return alone
 
 
@@ -139,17 +165,12 @@ class Auditor:
         if known is None:
             return None
         memo.hits += 1
-        ordered, risk, top = known.summary()
-        index = step.index
-        cid = call.id
-        findings = tuple([
-            _new_finding(
-                step=index, tool_call_id=cid, rule_id=h.rule.id, title=h.rule.title,
-                severity=h.rule.level, attack=h.rule.attack, confidence=h.confidence,
-                evidence=h.evidence, span=h.span, behaviour=h.behaviour, field=h.field,
-            )
-            for h in ordered
-        ]) if ordered else ()
+        tails, risk, top = known.summary()
+        if tails:
+            head = (step.index, call.id)
+            findings = tuple([_finding_of(head + tail) for tail in tails])
+        else:
+            findings = ()
         return _new_verdict(
             trajectory_id=trajectory.id, source=trajectory.source, risk=risk, max_severity=top,
             findings=findings, tool_calls=1, format=trajectory.format, metadata=trajectory.metadata,

@@ -67,20 +67,26 @@ class TrajectoryStream(Iterator[Trajectory | ReadIssue]):
         self._strict = strict
         self._max_line = max_line_bytes
         self._max_json = max_json_bytes
-        self._items = self._all()
+        self._items = self._counted(self._all())
 
-    def __iter__(self) -> TrajectoryStream:
-        return self
+    def __iter__(self) -> Iterator[Trajectory | ReadIssue]:
+        # the counting generator itself: a for loop then resumes it directly, without a
+        # Python-level __next__ call per item
+        return self._items
 
     def __next__(self) -> Trajectory | ReadIssue:
-        item = next(self._items)
-        if isinstance(item, ReadIssue):
-            self.stats.issues += 1
-            if self._strict:
-                raise InputError(item.message, item.location)
-        else:
-            self.stats.trajectories += 1
-        return item
+        return next(self._items)
+
+    def _counted(self, items: Iterator[Trajectory | ReadIssue]) -> Iterator[Trajectory | ReadIssue]:
+        stats = self.stats
+        for item in items:
+            if isinstance(item, ReadIssue):
+                stats.issues += 1
+                if self._strict:
+                    raise InputError(item.message, item.location)
+            else:
+                stats.trajectories += 1
+            yield item
 
     def _all(self) -> Iterator[Trajectory | ReadIssue]:
         for path in self._paths:
