@@ -56,6 +56,7 @@ LATER_SETS = {
     "fifth_set": ("fifth_set.jsonl", "fifth set (written blind, after the fourth set's fixes)"),
     "sixth_set": ("sixth_set.jsonl", "sixth set (written blind, after the fifth set's fixes)"),
     "seventh_set": ("seventh_set.jsonl", "seventh set (written blind, during the sixth set's fixes)"),
+    "eighth_set": ("eighth_set.jsonl", "eighth set (written blind, after this stop's fixes)"),
 }
 
 
