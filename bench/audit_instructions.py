@@ -33,6 +33,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from audit_throughput import _commands, _write_jsonl  # the same corpus mix as the throughput bench
+
 ROOT = Path(__file__).resolve().parent.parent
 SIGMAHQ = ROOT.parent / "shared" / "data" / "sigmahq-linux"
 
@@ -52,20 +54,6 @@ print(calls)
 """
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
-
-
-def _commands() -> list[str]:
-    out: list[str] = []
-    for name in ("benign.jsonl", "dual_use.jsonl", "malicious.jsonl"):
-        with (ROOT / "tests" / "data" / "corpus" / name).open(encoding="utf-8") as f:
-            out.extend(json.loads(line)["command"] for line in f if line.strip())
-    return out
-
-
-def _write_calls(path: Path, commands: list[str], n: int) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for i in range(n):
-            f.write(json.dumps({"id": f"c{i}", "command": commands[i % len(commands)]}) + "\n")
 
 
 def _instructions(src: Path, path: str, rules: list[str]) -> int:
@@ -120,8 +108,8 @@ def main() -> None:
     rules = [str(SIGMAHQ)] if SIGMAHQ.is_dir() else []
     with tempfile.TemporaryDirectory() as tmp:
         small, big = Path(tmp) / "n.jsonl", Path(tmp) / "2n.jsonl"
-        _write_calls(small, commands, args.calls)
-        _write_calls(big, commands, 2 * args.calls)
+        _write_jsonl(small, commands, args.calls)
+        _write_jsonl(big, commands, 2 * args.calls)
         base_src = _export(args.base, Path(tmp))
         with ThreadPoolExecutor(max_workers=2) as pool:
             work = pool.submit(_measure, ROOT / "src", small, big, args.calls, distinct, rules)
